@@ -1,0 +1,135 @@
+"""Sandbox settings: the clock, the connection timing and the fault model.
+
+One :class:`SandboxSettings` is active per process (see :func:`current`). The embedded sandbox
+persists it with the emulated account, ``sandbox serve`` keeps it in memory and changes it through
+its control endpoint, and tests build their own.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from reconciler.sandbox.clock import SandboxClock
+
+# Requests per second per account and region, from the KMS Developer Guide's "Request quotas"
+# table (see docs/ and the reference summary). Operations not listed are not limited.
+KMS_DEFAULT_QUOTAS: dict[str, float] = {
+    "DescribeKey": 2000,
+    "ListKeys": 500,
+    "ListAliases": 500,
+    "ListResourceTags": 2000,
+    "GetKeyPolicy": 1000,
+    "DescribeCustomKeyStores": 5,
+    "CreateCustomKeyStore": 5,
+    "ConnectCustomKeyStore": 5,
+    "DisconnectCustomKeyStore": 5,
+    "UpdateCustomKeyStore": 5,
+    "DeleteCustomKeyStore": 5,
+    "CreateKey": 5,
+    "ScheduleKeyDeletion": 15,
+    "CancelKeyDeletion": 5,
+    "CreateAlias": 5,
+    "UpdateAlias": 5,
+    "DeleteAlias": 15,
+    "TagResource": 10,
+    "UntagResource": 5,
+    "EnableKey": 5,
+    "DisableKey": 5,
+    "UpdateKeyDescription": 5,
+}
+
+CONNECTION_ERROR_CODES = (
+    "INVALID_CREDENTIALS",
+    "CLUSTER_NOT_FOUND",
+    "NETWORK_ERRORS",
+    "INTERNAL_ERROR",
+    "INSUFFICIENT_CLOUDHSM_HSMS",
+    "USER_LOCKED_OUT",
+    "USER_NOT_FOUND",
+    "USER_LOGGED_IN",
+    "SUBNET_NOT_FOUND",
+    "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET",
+    "XKS_PROXY_ACCESS_DENIED",
+    "XKS_PROXY_NOT_REACHABLE",
+    "XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND",
+    "XKS_PROXY_INVALID_RESPONSE",
+    "XKS_PROXY_INVALID_CONFIGURATION",
+    "XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION",
+    "XKS_PROXY_TIMED_OUT",
+    "XKS_PROXY_INVALID_TLS_CONFIGURATION",
+)
+
+XKS_PROXY_FAULTS = (
+    "XksProxyUriUnreachableException",
+    "XksProxyIncorrectAuthenticationCredentialException",
+    "XksProxyInvalidResponseException",
+    "XksProxyInvalidConfigurationException",
+)
+
+
+@dataclass
+class Faults:
+    """What the emulator does wrong on purpose."""
+
+    # store name -> ConnectionErrorCode: ConnectCustomKeyStore of that store ends FAILED.
+    connection_errors: dict[str, str] = field(default_factory=dict)
+    # store name -> XksProxy* exception raised by Create/UpdateCustomKeyStore of a
+    # PUBLIC_ENDPOINT store of that name (KMS contacts the proxy then).
+    proxy_errors: dict[str, str] = field(default_factory=dict)
+    # real milliseconds added to every request (outside the emulator lock, so concurrent
+    # callers overlap as they would against a remote service)
+    latency_ms: float = 0.0
+    # fraction of requests answered with ThrottlingException / KMSInternalException
+    throttle_rate: float = 0.0
+    error_rate: float = 0.0
+    # fraction of successful mutating requests whose change is made but whose response is
+    # replaced by KMSInternalException (a lost response: the caller must not create twice)
+    lost_response_rate: float = 0.0
+    # per-operation requests-per-second quotas, enforced when on
+    quotas_enabled: bool = False
+    quota_overrides: dict[str, float] = field(default_factory=dict)
+
+    def quota_for(self, operation: str) -> float | None:
+        if not self.quotas_enabled:
+            return None
+        return self.quota_overrides.get(operation, KMS_DEFAULT_QUOTAS.get(operation))
+
+
+@dataclass
+class SandboxSettings:
+    clock: SandboxClock = field(default_factory=SandboxClock)
+    # emulator-clock seconds from ConnectCustomKeyStore to CONNECTED (or FAILED)
+    connect_delay_seconds: float = 5.0
+    # emulator-clock seconds from DisconnectCustomKeyStore to DISCONNECTED
+    disconnect_delay_seconds: float = 1.0
+    faults: Faults = field(default_factory=Faults)
+    seed: int = 0
+    rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.rng.seed(self.seed)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("rng", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.rng = random.Random(self.seed)
+
+
+_current = SandboxSettings()
+
+
+def current() -> SandboxSettings:
+    """The settings the emulator consults on every request in this process."""
+    return _current
+
+
+def activate(settings: SandboxSettings) -> SandboxSettings:
+    """Make ``settings`` the active ones; returns the previous ones."""
+    global _current
+    previous, _current = _current, settings
+    return previous
