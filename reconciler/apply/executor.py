@@ -1,0 +1,555 @@
+"""The executor: the only module that writes to AWS.
+
+It runs a plan's steps in dependency order. Stores are independent of each other, so each store's
+steps run in order on a worker of their own, bounded by the per-operation rate limiter; inside a
+store, a step runs only when every step it depends on succeeded (a failed step skips its
+dependents; a deferred one defers them).
+
+Creates are made safe to retry: CreateCustomKeyStore and CreateKey are not idempotent in KMS, so
+they go through a client with botocore's retries switched off, and before any retry the executor
+looks for what a lost response may have created (the store by name; the key by XksKeyId, or by
+the tag it sets on every key it creates).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol
+
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from reconciler.apply.waiters import Backoff, ConnectionFailed, WaitTimeout, wait_for_state
+from reconciler.aws import Connection
+from reconciler.connection_errors import fix_for
+from reconciler.plan.model import Action, Plan, Step, iso
+from reconciler.plan.planner import MANAGED_TAG
+from reconciler.ratelimit import RateLimiter
+
+RETRYABLE = {"ThrottlingException", "KMSInternalException", "DependencyTimeoutException",
+             "ServiceUnavailableException", "RequestLimitExceeded", "InternalFailure"}
+
+
+class StoreInputs(Protocol):
+    """Values only the manifests hold, resolved when a step needs them."""
+
+    def secret_access_key(self, store: str) -> str: ...
+    def key_store_password(self, store: str) -> str: ...
+    def trust_anchor(self, store: str) -> str: ...
+
+
+class StepError(Exception):
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Deferred(Exception):
+    def __init__(self, until: datetime | None, message: str) -> None:
+        super().__init__(message)
+        self.until = until
+
+
+@dataclass
+class StepResult:
+    step: Step
+    outcome: str  # ok | failed | skipped | deferred
+    message: str = ""
+    error_code: str | None = None
+    elapsed: float = 0.0
+    deferred_until: datetime | None = None
+
+
+@dataclass
+class ApplyResult:
+    results: list[StepResult] = field(default_factory=list)
+
+    def by_outcome(self, outcome: str) -> list[StepResult]:
+        return [r for r in self.results if r.outcome == outcome]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.by_outcome("failed") or self.by_outcome("skipped"))
+
+    @property
+    def deferred(self) -> list[StepResult]:
+        return self.by_outcome("deferred")
+
+    def rerun_after(self) -> datetime | None:
+        dates = [r.deferred_until for r in self.deferred if r.deferred_until]
+        return max(dates) if dates else None
+
+
+class Redactor:
+    """Replaces every secret value the run resolved with "(sensitive)"."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, value: str) -> str:
+        if value:
+            with self._lock:
+                self._values.add(value)
+        return value
+
+    def __call__(self, text: str) -> str:
+        for value in sorted(self._values, key=len, reverse=True):
+            text = text.replace(value, "(sensitive)")
+        return text
+
+
+@dataclass
+class ExecutorOptions:
+    timeout_seconds: float = 20 * 60
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    create_attempts: int = 6
+    max_parallel_stores: int = 8
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+def _retryable(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+    return _code(exc) in RETRYABLE or status >= 500
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def _message(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Message", "") or str(exc)
+
+
+class Executor:
+    def __init__(self, conn: Connection, plan: Plan, inputs: StoreInputs, *, emit: EventSink,
+                 options: ExecutorOptions | None = None, redactor: Redactor | None = None) -> None:
+        self.conn = conn
+        self.plan = plan
+        self.inputs = inputs
+        self.emit = emit
+        self.options = options or ExecutorOptions()
+        self.redact = redactor or Redactor()
+        self.kms = conn.kms
+        # creates: no botocore retries, our own lookup-before-retry loop instead
+        kwargs: dict[str, Any] = {"region_name": conn.region,
+                                  "config": Config(retries={"total_max_attempts": 1})}
+        if conn.endpoint_url:
+            kwargs["endpoint_url"] = conn.endpoint_url
+        self.kms_once = conn.session.client("kms", **kwargs)
+        self._store_ids: dict[str, str] = {}
+        self._key_ids: dict[tuple[str, str], str] = {}  # (store, ident) -> KeyId
+        self._lock = threading.Lock()
+
+    # -- calls ----------------------------------------------------------------------------
+    def call(self, operation: str, method: str, client: Any = None, **kwargs: Any) -> dict:
+        self.options.limiter.acquire(operation)
+        return getattr(client or self.kms, method)(**kwargs)
+
+    def describe_store(self, store: str) -> dict | None:
+        try:
+            entries = self.call("DescribeCustomKeyStores", "describe_custom_key_stores",
+                                CustomKeyStoreName=store)["CustomKeyStores"]
+        except ClientError as exc:
+            if _code(exc) == "CustomKeyStoreNotFoundException":
+                return None
+            raise
+        if entries:
+            with self._lock:
+                self._store_ids[store] = entries[0]["CustomKeyStoreId"]
+            return entries[0]
+        return None
+
+    def store_id(self, store: str) -> str:
+        with self._lock:
+            known = self._store_ids.get(store)
+        if known:
+            return known
+        entry = self.describe_store(store)
+        if entry is None:
+            raise StepError(f"store {store} does not exist", "CustomKeyStoreNotFoundException")
+        return entry["CustomKeyStoreId"]
+
+    def wait(self, store: str, want: set[str], fail: set[str], step: Step) -> dict:
+        def describe() -> dict:
+            entry = self.describe_store(store)
+            if entry is None:
+                raise StepError(f"store {store} disappeared while waiting", "CustomKeyStoreNotFoundException")
+            return entry
+
+        def on_poll(state: str, waited: float) -> None:
+            self.emit({"event": "wait", "step": step.id, "state": state, "waited": round(waited, 1)})
+
+        return wait_for_state(describe, want=want, fail=fail, now=self.conn.now, sleep=self.conn.sleep,
+                              timeout_seconds=self.options.timeout_seconds, backoff=self.options.backoff,
+                              on_poll=on_poll)
+
+    def settle(self, store: str, step: Step) -> dict:
+        """Wait out a transitional state (CONNECTING, DISCONNECTING) and return the entry."""
+        entry = self.describe_store(store)
+        if entry is None:
+            raise StepError(f"store {store} does not exist", "CustomKeyStoreNotFoundException")
+        if entry["ConnectionState"] == "DISCONNECTING":
+            entry = self.wait(store, {"DISCONNECTED"}, set(), step)
+        elif entry["ConnectionState"] == "CONNECTING":
+            entry = self.wait(store, {"CONNECTED", "FAILED"}, set(), step)
+        return entry
+
+    def create_with_lookup(self, operation: str, method: str, lookup: Callable[[], Any],
+                           kwargs: dict[str, Any]) -> tuple[Any, bool]:
+        """Call a non-idempotent create; before every retry, look for what it may have created.
+
+        Returns (result, created_now): the create's response, or what the lookup found.
+        """
+        delays = self.options.backoff.delays()
+        last: ClientError | None = None
+        for _attempt in range(self.options.create_attempts):
+            found = lookup()
+            if found is not None:
+                return found, False
+            try:
+                return self.call(operation, method, client=self.kms_once, **kwargs), True
+            except ClientError as exc:
+                if not _retryable(exc):
+                    found = lookup()  # e.g. NameInUse after a lost response: adopt what exists
+                    if found is not None:
+                        return found, False
+                    raise
+                last = exc
+            self.conn.sleep(min(next(delays), 5.0))
+        assert last is not None
+        raise last
+
+    # -- steps ----------------------------------------------------------------------------
+    def run_step(self, step: Step) -> str:
+        handler = getattr(self, f"_{step.action.value}")
+        return handler(step) or "done"
+
+    def _create_store(self, step: Step) -> str:
+        p = step.params
+        kwargs: dict[str, Any] = {"CustomKeyStoreName": step.store}
+        if p["type"] == "EXTERNAL_KEY_STORE":
+            kwargs.update(CustomKeyStoreType="EXTERNAL_KEY_STORE",
+                          XksProxyConnectivity=p["connectivity"],
+                          XksProxyUriEndpoint=p["uriEndpoint"], XksProxyUriPath=p["uriPath"],
+                          XksProxyAuthenticationCredential={
+                              "AccessKeyId": p["accessKeyId"],
+                              "RawSecretAccessKey": self.redact.add(self.inputs.secret_access_key(step.store)),
+                          })
+            if p.get("vpcEndpointServiceName"):
+                kwargs["XksProxyVpcEndpointServiceName"] = p["vpcEndpointServiceName"]
+            if p.get("vpcEndpointServiceOwner"):
+                kwargs["XksProxyVpcEndpointServiceOwner"] = p["vpcEndpointServiceOwner"]
+        else:
+            kwargs.update(CustomKeyStoreType="AWS_CLOUDHSM", CloudHsmClusterId=p["clusterId"],
+                          TrustAnchorCertificate=self.inputs.trust_anchor(step.store),
+                          KeyStorePassword=self.redact.add(self.inputs.key_store_password(step.store)))
+
+        def lookup():
+            entry = self.describe_store(step.store)
+            if entry is not None and entry.get("CustomKeyStoreType", "AWS_CLOUDHSM") != p["type"]:
+                raise StepError(f"a {entry.get('CustomKeyStoreType')} store named {step.store} already exists",
+                                "CustomKeyStoreNameInUseException")
+            return entry
+
+        result, created = self.create_with_lookup("CreateCustomKeyStore", "create_custom_key_store", lookup, kwargs)
+        store_id = result["CustomKeyStoreId"]
+        with self._lock:
+            self._store_ids[step.store] = store_id
+        return f"created {store_id}" if created else f"found {store_id} (created by an earlier attempt)"
+
+    def _connect_store(self, step: Step) -> str:
+        entry = self.settle(step.store, step)
+        if entry["ConnectionState"] == "CONNECTED":
+            return "already CONNECTED"
+        if entry["ConnectionState"] == "FAILED":
+            code = entry.get("ConnectionErrorCode")
+            raise StepError(f"the store is FAILED ({code}): {fix_for(code)}", code)
+        self.call("ConnectCustomKeyStore", "connect_custom_key_store", CustomKeyStoreId=entry["CustomKeyStoreId"])
+        try:
+            self.wait(step.store, {"CONNECTED"}, {"FAILED"}, step)
+        except ConnectionFailed as failed:
+            raise StepError(f"the connection ended FAILED with {failed.code}: {fix_for(failed.code)}",
+                            failed.code) from None
+        return "CONNECTED"
+
+    def _disconnect_store(self, step: Step) -> str:
+        entry = self.describe_store(step.store)
+        if entry is None:
+            raise StepError(f"store {step.store} does not exist", "CustomKeyStoreNotFoundException")
+        if entry["ConnectionState"] == "CONNECTING":
+            entry = self.wait(step.store, {"CONNECTED", "FAILED"}, set(), step)
+        if entry["ConnectionState"] not in ("DISCONNECTED", "DISCONNECTING"):
+            self.call("DisconnectCustomKeyStore", "disconnect_custom_key_store",
+                      CustomKeyStoreId=entry["CustomKeyStoreId"])
+        if entry["ConnectionState"] != "DISCONNECTED":
+            self.wait(step.store, {"DISCONNECTED"}, set(), step)
+        return "DISCONNECTED"
+
+    def _update_store(self, step: Step) -> str:
+        p = step.params
+        entry = self.settle(step.store, step)
+        kwargs: dict[str, Any] = {"CustomKeyStoreId": entry["CustomKeyStoreId"]}
+        names = {"connectivity": "XksProxyConnectivity", "uriEndpoint": "XksProxyUriEndpoint",
+                 "uriPath": "XksProxyUriPath", "vpcEndpointServiceName": "XksProxyVpcEndpointServiceName",
+                 "vpcEndpointServiceOwner": "XksProxyVpcEndpointServiceOwner", "clusterId": "CloudHsmClusterId"}
+        for name, api_name in names.items():
+            if p.get(name):  # a field being cleared (VPC service name on a switch to PUBLIC) is omitted
+                kwargs[api_name] = p[name]
+        if "secretAccessKey" in p:
+            kwargs["XksProxyAuthenticationCredential"] = {
+                "AccessKeyId": p["accessKeyId"],
+                "RawSecretAccessKey": self.redact.add(self.inputs.secret_access_key(step.store)),
+            }
+        if "keyStorePassword" in p:
+            kwargs["KeyStorePassword"] = self.redact.add(self.inputs.key_store_password(step.store))
+        self.call("UpdateCustomKeyStore", "update_custom_key_store", **kwargs)
+        return "updated " + ", ".join(sorted(p.get("changes", {}))) if p.get("changes") else "updated"
+
+    def _find_key(self, store: str, store_id: str, ident: str, xks_key_id: str | None) -> str | None:
+        """Find a key of the store by XksKeyId, or by the tag this tool sets on keys it creates."""
+        kwargs: dict[str, Any] = {"Limit": 1000}
+        while True:
+            page = self.call("ListKeys", "list_keys", **kwargs)
+            for entry in page.get("Keys", []):
+                try:
+                    meta = self.call("DescribeKey", "describe_key", KeyId=entry["KeyId"])["KeyMetadata"]
+                except ClientError as exc:
+                    if _code(exc) == "NotFoundException":
+                        continue
+                    raise
+                if meta.get("CustomKeyStoreId") != store_id:
+                    continue
+                if xks_key_id and (meta.get("XksKeyConfiguration") or {}).get("Id") == xks_key_id:
+                    return meta["KeyId"]
+                if not xks_key_id:
+                    tags = self.call("ListResourceTags", "list_resource_tags", KeyId=meta["KeyId"]).get("Tags", [])
+                    if any(t["TagKey"] == MANAGED_TAG and t["TagValue"] == ident for t in tags):
+                        return meta["KeyId"]
+            if not page.get("Truncated"):
+                return None
+            kwargs["Marker"] = page["NextMarker"]
+
+    def _create_key(self, step: Step) -> str:
+        p = step.params
+        store_id = self.store_id(step.store)
+        tags = [{"TagKey": k, "TagValue": v} for k, v in sorted(p.get("tags", {}).items())]
+        tags.append({"TagKey": MANAGED_TAG, "TagValue": step.key})
+        kwargs: dict[str, Any] = {"CustomKeyStoreId": store_id, "Origin": p["origin"],
+                                  "KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT",
+                                  "Description": p.get("description", ""), "Tags": tags}
+        if p.get("xksKeyId"):
+            kwargs["XksKeyId"] = p["xksKeyId"]
+        state = {"looked": False}
+
+        def lookup():
+            # the first attempt needs no lookup: the plan saw no such key
+            if not state["looked"]:
+                state["looked"] = True
+                return None
+            key_id = self._find_key(step.store, store_id, step.key, p.get("xksKeyId"))
+            return {"KeyMetadata": {"KeyId": key_id}} if key_id else None
+
+        result, created = self.create_with_lookup("CreateKey", "create_key", lookup, kwargs)
+        key_id = result["KeyMetadata"]["KeyId"]
+        with self._lock:
+            self._key_ids[(step.store, step.key)] = key_id
+        if not p.get("enabled", True):
+            self.call("DisableKey", "disable_key", KeyId=key_id)
+        return f"created {key_id}" if created else f"found {key_id} (created by an earlier attempt)"
+
+    def _key_id(self, step: Step, ident: str | None = None) -> str:
+        if step.params.get("keyId"):
+            return step.params["keyId"]
+        with self._lock:
+            key_id = self._key_ids.get((step.store, ident or step.key))
+        if key_id is None:
+            key_id = self._find_key(step.store, self.store_id(step.store), ident or step.key,
+                                    ident if step.params.get("origin") == "EXTERNAL_KEY_STORE" else None)
+        if key_id is None:
+            raise StepError(f"cannot find key {ident or step.key} in store {step.store}", "NotFoundException")
+        return key_id
+
+    def _create_alias(self, step: Step) -> str:
+        p = step.params
+        key_id = p.get("keyId") or self._key_id(step, p["targetKey"])
+        if p.get("update"):
+            self.call("UpdateAlias", "update_alias", AliasName=p["alias"], TargetKeyId=key_id)
+            return f"{p['alias']} -> {key_id}"
+        try:
+            self.call("CreateAlias", "create_alias", AliasName=p["alias"], TargetKeyId=key_id)
+        except ClientError as exc:
+            if _code(exc) != "AlreadyExistsException":
+                raise
+            aliases = self.call("ListAliases", "list_aliases", KeyId=key_id).get("Aliases", [])
+            if not any(a["AliasName"] == p["alias"] for a in aliases):
+                raise
+        return f"{p['alias']} -> {key_id}"
+
+    def _update_key(self, step: Step) -> str:
+        p = step.params
+        key_id = p["keyId"]
+        done = []
+        if "enabled" in p:
+            if p["enabled"]:
+                self.call("EnableKey", "enable_key", KeyId=key_id)
+            else:
+                self.call("DisableKey", "disable_key", KeyId=key_id)
+            done.append("enabled" if p["enabled"] else "disabled")
+        if "description" in p:
+            self.call("UpdateKeyDescription", "update_key_description", KeyId=key_id, Description=p["description"])
+            done.append("description")
+        if p.get("setTags"):
+            self.call("TagResource", "tag_resource", KeyId=key_id,
+                      Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(p["setTags"].items())])
+            done.append("tags set")
+        if p.get("removeTags"):
+            self.call("UntagResource", "untag_resource", KeyId=key_id, TagKeys=list(p["removeTags"]))
+            done.append("tags removed")
+        return ", ".join(done)
+
+    def _schedule_key_deletion(self, step: Step) -> str:
+        p = step.params
+        try:
+            result = self.call("ScheduleKeyDeletion", "schedule_key_deletion", KeyId=p["keyId"],
+                               PendingWindowInDays=int(p["pendingWindowInDays"]))
+        except ClientError as exc:
+            if _code(exc) == "KMSInvalidStateException":
+                meta = self.call("DescribeKey", "describe_key", KeyId=p["keyId"])["KeyMetadata"]
+                if meta.get("KeyState") == "PendingDeletion":
+                    return f"already pending deletion until {iso(_aware(meta.get('DeletionDate')))}"
+            raise
+        return f"pending deletion until {iso(_aware(result.get('DeletionDate')))}"
+
+    def _cancel_key_deletion(self, step: Step) -> str:
+        try:
+            self.call("CancelKeyDeletion", "cancel_key_deletion", KeyId=step.params["keyId"])
+        except ClientError as exc:
+            if _code(exc) != "KMSInvalidStateException":
+                raise
+            meta = self.call("DescribeKey", "describe_key", KeyId=step.params["keyId"])["KeyMetadata"]
+            if meta.get("KeyState") == "PendingDeletion":
+                raise
+            return f"not pending deletion ({meta.get('KeyState')})"
+        return "rescued: deletion cancelled, the key is Disabled until enabled"
+
+    def _delete_store(self, step: Step) -> str:
+        entry = self.describe_store(step.store)
+        if entry is None:
+            return "already deleted"
+        if entry["ConnectionState"] == "DISCONNECTING":
+            entry = self.wait(step.store, {"DISCONNECTED"}, set(), step)
+        if entry["ConnectionState"] != "DISCONNECTED":
+            raise StepError(f"the store is {entry['ConnectionState']}; KMS deletes only a DISCONNECTED store",
+                            "CustomKeyStoreInvalidStateException")
+        try:
+            self.call("DeleteCustomKeyStore", "delete_custom_key_store", CustomKeyStoreId=entry["CustomKeyStoreId"])
+        except ClientError as exc:
+            if _code(exc) != "CustomKeyStoreHasCMKsException":
+                raise
+            until = self._latest_deletion_date(entry["CustomKeyStoreId"])
+            raise Deferred(until, "the store still holds keys; KMS deletes it only after its last key is gone") from None
+        return f"deleted {entry['CustomKeyStoreId']}"
+
+    def _latest_deletion_date(self, store_id: str) -> datetime | None:
+        latest = None
+        kwargs: dict[str, Any] = {"Limit": 1000}
+        while True:
+            page = self.call("ListKeys", "list_keys", **kwargs)
+            for entry in page.get("Keys", []):
+                try:
+                    meta = self.call("DescribeKey", "describe_key", KeyId=entry["KeyId"])["KeyMetadata"]
+                except ClientError:
+                    continue
+                if meta.get("CustomKeyStoreId") == store_id:
+                    date = _aware(meta.get("DeletionDate"))
+                    if date is None:
+                        return None  # a key not pending deletion: no date to wait for
+                    latest = date if latest is None or date > latest else latest
+            if not page.get("Truncated"):
+                return latest
+            kwargs["Marker"] = page["NextMarker"]
+
+    # -- the run --------------------------------------------------------------------------
+    def _event(self, step: Step, event: str, **extra: Any) -> None:
+        payload = {"event": event, "step": step.id, "action": step.action.value, "store": step.store,
+                   "key": step.key, **extra}
+        if "message" in payload and payload["message"]:
+            payload["message"] = self.redact(str(payload["message"]))
+        self.emit(payload)
+
+    def _execute(self, step: Step) -> StepResult:
+        self._event(step, "start")
+        started = time.monotonic()
+        try:
+            message = self.run_step(step)
+            result = StepResult(step, "ok", message)
+        except Deferred as deferred:
+            result = StepResult(step, "deferred", str(deferred), deferred_until=deferred.until)
+        except StepError as exc:
+            result = StepResult(step, "failed", str(exc), error_code=exc.code)
+        except WaitTimeout as exc:
+            result = StepResult(step, "failed",
+                                f"timed out after {self.options.timeout_seconds:.0f}s ({exc}); raise --timeout "
+                                "or re-run apply later", error_code="Timeout")
+        except ClientError as exc:
+            code = _code(exc)
+            result = StepResult(step, "failed", f"{code}: {_message(exc)}", error_code=code)
+        result.elapsed = time.monotonic() - started
+        self._event(step, result.outcome, message=result.message, errorCode=result.error_code,
+                    elapsed=round(result.elapsed, 3), deferredUntil=iso(result.deferred_until))
+        return result
+
+    def _run_store(self, steps: list[Step], outcomes: dict[str, StepResult]) -> list[StepResult]:
+        results = []
+        now = self.conn.now()
+        for step in steps:
+            blockers = [outcomes[d] for d in step.depends_on if d in outcomes and outcomes[d].outcome != "ok"]
+            if step.deferred_until is not None and step.deferred_until > now:
+                result = StepResult(step, "deferred", f"deferred until {iso(step.deferred_until)}",
+                                    deferred_until=step.deferred_until)
+                self._event(step, "deferred", message=result.message, deferredUntil=iso(step.deferred_until))
+            elif blockers:
+                first = blockers[0]
+                if all(b.outcome == "deferred" for b in blockers):
+                    until = max((b.deferred_until for b in blockers if b.deferred_until), default=None)
+                    result = StepResult(step, "deferred", f"waits for {first.step.id}", deferred_until=until)
+                    self._event(step, "deferred", message=result.message, deferredUntil=iso(until))
+                else:
+                    result = StepResult(step, "skipped", f"skipped: {first.step.id} did not succeed")
+                    self._event(step, "skipped", message=result.message)
+            else:
+                result = self._execute(step)
+            with self._lock:
+                outcomes[step.id] = result
+            results.append(result)
+        return results
+
+    def run(self) -> ApplyResult:
+        by_store: dict[str, list[Step]] = {}
+        for step in self.plan.steps:
+            by_store.setdefault(step.store, []).append(step)
+        outcomes: dict[str, StepResult] = {}
+        if len(by_store) <= 1 or self.options.max_parallel_stores <= 1:
+            chains = [self._run_store(steps, outcomes) for steps in by_store.values()]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.options.max_parallel_stores, len(by_store))) as pool:
+                chains = list(pool.map(lambda steps: self._run_store(steps, outcomes), by_store.values()))
+        order = {step.id: i for i, step in enumerate(self.plan.steps)}
+        results = sorted((r for chain in chains for r in chain), key=lambda r: order[r.step.id])
+        return ApplyResult(results)
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -1,0 +1,97 @@
+"""Sessions and clients: the standard boto3 chain, or the embedded sandbox.
+
+A :class:`Connection` is everything the reader and the executor need from "where AWS is": clients
+for the chosen region, and the clock. Against real AWS the clock is the wall clock and waiting
+sleeps; in the embedded sandbox the clock is the emulator's and waiting advances it, so a
+connection that takes minutes in AWS takes milliseconds in the sandbox and tests stay
+deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+import boto3
+from botocore.config import Config
+
+
+class ConnectionError_(Exception):
+    """A user-fixable problem reaching AWS (no region, no credentials...)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect, from the CLI flags."""
+
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    sandbox: bool = False
+    sandbox_dir: str | None = None
+
+
+def env_region() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def client_config(max_pool_connections: int = 32) -> Config:
+    # botocore's adaptive mode retries throttling and 5xx errors with backoff and rate-limits
+    # the client after throttles; reads and writes add their own per-operation limiter on top.
+    return Config(
+        retries={"mode": "adaptive", "max_attempts": 8},
+        max_pool_connections=max_pool_connections,
+        user_agent_appid="reconciler",
+    )
+
+
+@dataclass
+class Connection:
+    session: boto3.Session
+    region: str
+    endpoint_url: str | None = None
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    sleep: Callable[[float], None] = field(default=time.sleep)
+    sandbox: Any = None  # the EmbeddedSandbox when --sandbox
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            kwargs: dict[str, Any] = {"region_name": self.region, "config": client_config()}
+            if self.endpoint_url:
+                kwargs["endpoint_url"] = self.endpoint_url
+            self._clients[service] = self.session.client(service, **kwargs)
+        return self._clients[service]
+
+    @property
+    def kms(self) -> Any:
+        return self.client("kms")
+
+    def account_id(self) -> str:
+        return self.client("sts").get_caller_identity()["Account"]
+
+
+@contextmanager
+def connect(target: Target, region: str) -> Iterator[Connection]:
+    """Open a connection for ``region`` (already resolved by the caller)."""
+    if target.sandbox:
+        from reconciler.sandbox.embedded import EmbeddedSandbox
+
+        with EmbeddedSandbox(target.sandbox_dir) as sandbox:
+            yield Connection(
+                session=boto3.Session(region_name=region),
+                region=region,
+                now=sandbox.now,
+                sleep=lambda seconds: sandbox.advance(seconds),
+                sandbox=sandbox,
+            )
+        return
+    try:
+        session = boto3.Session(profile_name=target.profile, region_name=region)
+    except Exception as exc:  # botocore.exceptions.ProfileNotFound and friends
+        raise ConnectionError_(f"{exc}; check --profile / AWS_PROFILE") from None
+    yield Connection(session=session, region=region, endpoint_url=target.endpoint_url)

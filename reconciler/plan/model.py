@@ -1,0 +1,193 @@
+"""The plan: a typed, ordered list of steps, separate from how it is rendered or executed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+FORMAT_VERSION = 1
+SENSITIVE = "(sensitive)"
+
+
+class Action(str, Enum):
+    create_store = "create_store"
+    update_store = "update_store"
+    connect_store = "connect_store"
+    disconnect_store = "disconnect_store"
+    delete_store = "delete_store"
+    create_key = "create_key"
+    update_key = "update_key"
+    create_alias = "create_alias"
+    schedule_key_deletion = "schedule_key_deletion"
+    cancel_key_deletion = "cancel_key_deletion"
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+    @property
+    def destructive(self) -> bool:
+        return self in (Action.delete_store, Action.schedule_key_deletion)
+
+
+_SYMBOLS = {
+    Action.create_store: "+",
+    Action.create_key: "+",
+    Action.create_alias: "+",
+    Action.update_store: "~",
+    Action.update_key: "~",
+    Action.connect_store: "~",
+    Action.disconnect_store: "~",
+    Action.cancel_key_deletion: "~",
+    Action.delete_store: "-",
+    Action.schedule_key_deletion: "-",
+}
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    action: Action
+    store: str
+    reason: str
+    key: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+    deferred_until: datetime | None = None
+
+    @property
+    def destructive(self) -> bool:
+        return self.action.destructive
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "action": self.action.value,
+            "store": self.store,
+            "key": self.key,
+            "params": self.params,
+            "dependsOn": list(self.depends_on),
+            "reason": self.reason,
+            "destructive": self.destructive,
+            "deferredUntil": iso(self.deferred_until),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Step":
+        return cls(
+            id=data["id"],
+            action=Action(data["action"]),
+            store=data["store"],
+            key=data.get("key"),
+            params=dict(data.get("params") or {}),
+            depends_on=tuple(data.get("dependsOn") or ()),
+            reason=data.get("reason", ""),
+            deferred_until=parse_iso(data.get("deferredUntil")),
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something the plan reports but does not change: unmanaged stores, drift, refusals, notes."""
+
+    kind: str  # unmanaged_store | drift_key | refused | note
+    store: str
+    message: str
+    key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "store": self.store, "key": self.key, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Finding":
+        return cls(kind=data["kind"], store=data["store"], key=data.get("key"), message=data["message"])
+
+
+@dataclass(frozen=True)
+class Plan:
+    region: str
+    steps: tuple[Step, ...]
+    findings: tuple[Finding, ...] = ()
+    created_at: datetime | None = None
+    tool_version: str = ""
+    manifests_digest: str = ""
+    live_digest: str = ""
+    manifest_paths: tuple[str, ...] = ()
+    managed_stores: tuple[str, ...] = ()
+    observed: dict[str, Any] = field(default_factory=dict)  # the live state the plan was made from
+
+    @property
+    def refusals(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.kind == "refused")
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.steps)
+
+    def summary(self) -> dict[str, int]:
+        counts = {"create": 0, "update": 0, "destroy": 0, "deferred": 0}
+        for step in self.steps:
+            if step.deferred_until is not None:
+                counts["deferred"] += 1
+            counts[{"+": "create", "~": "update", "-": "destroy"}[step.action.symbol]] += 1
+        counts["refused"] = len(self.refusals)
+        return counts
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "formatVersion": FORMAT_VERSION,
+            "createdAt": iso(self.created_at),
+            "toolVersion": self.tool_version,
+            "region": self.region,
+            "manifests": {"digest": self.manifests_digest, "paths": list(self.manifest_paths)},
+            "liveState": {"digest": self.live_digest, "stores": list(self.managed_stores),
+                          "observed": self.observed},
+            "steps": [s.to_dict() for s in self.steps],
+            "findings": [f.to_dict() for f in self.findings],
+            "summary": self.summary(),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        body = self.body()
+        body["planDigest"] = plan_digest(body)
+        return body
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Plan":
+        live = data.get("liveState") or {}
+        manifests = data.get("manifests") or {}
+        return cls(
+            region=data["region"],
+            steps=tuple(Step.from_dict(s) for s in data.get("steps", [])),
+            findings=tuple(Finding.from_dict(f) for f in data.get("findings", [])),
+            created_at=parse_iso(data.get("createdAt")),
+            tool_version=data.get("toolVersion", ""),
+            manifests_digest=manifests.get("digest", ""),
+            manifest_paths=tuple(manifests.get("paths", [])),
+            live_digest=live.get("digest", ""),
+            managed_stores=tuple(live.get("stores", [])),
+            observed=live.get("observed") or {},
+        )
+
+
+def plan_digest(body: dict[str, Any]) -> str:
+    content = {k: v for k, v in body.items() if k != "planDigest"}
+    blob = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()

@@ -1,0 +1,134 @@
+"""Plan renderers: text (Terraform-like), json (the plan file format), markdown (PR comments).
+
+Rendering decides nothing: everything shown comes from the Plan.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.plan.model import Action, Plan, Step, iso
+
+_STYLE = {"+": "green", "~": "yellow", "-": "red"}
+_FINDING_TITLES = {
+    "refused": "Refused (the plan cannot make these changes)",
+    "unmanaged_store": "Unmanaged stores (in KMS, in no manifest: never changed)",
+    "drift_key": "Drift (keys in managed stores that no manifest declares: never changed)",
+    "note": "Notes",
+}
+
+
+def _params_text(params: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, value in params.items():
+        if name == "changes":
+            for field_name, change in value.items():
+                lines.append(f"{field_name}: {json.dumps(change['from'])} -> {json.dumps(change['to'])}")
+            continue
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, sort_keys=True)
+        elif not isinstance(value, str):
+            value = json.dumps(value)
+        lines.append(f"{name} = {value}")
+    return lines
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary()
+    if not plan.steps and not plan.refusals:
+        return "No changes. The live state matches the manifests."
+    text = f"Plan: {s['create']} to create, {s['update']} to change, {s['destroy']} to destroy"
+    if s["deferred"]:
+        text += f", {s['deferred']} deferred"
+    if s["refused"]:
+        text += f"; {s['refused']} refused"
+    return text + "."
+
+
+def render_text(plan: Plan, *, color: bool = False) -> str:
+    """Plain text; with ``color`` the symbols carry rich markup (the CLI prints it on a TTY)."""
+
+    def paint(symbol: str, text: str) -> str:
+        return f"[{_STYLE[symbol]}]{text}[/]" if color else text
+
+    def esc(text: str) -> str:
+        return text.replace("[", "\\[") if color else text
+
+    out: list[str] = []
+    head = f"Region {plan.region}"
+    if plan.created_at:
+        head += f", live state read {iso(plan.created_at)}"
+    out.append(esc(head))
+    out.append("")
+    by_store: dict[str, list[Step]] = {}
+    for step in plan.steps:
+        by_store.setdefault(step.store, []).append(step)
+    for store, steps in by_store.items():
+        out.append(esc(f"Store {store}:"))
+        for step in steps:
+            target = f" {step.key}" if step.key else ""
+            line = f"  {step.action.symbol} {step.action.value}{target}"
+            out.append(paint(step.action.symbol, esc(line)))
+            out.append(esc(f"      # {step.reason}"))
+            for param in _params_text(step.params):
+                out.append(esc(f"      {param}"))
+            if step.depends_on:
+                out.append(esc(f"      after: {', '.join(step.depends_on)}"))
+            if step.deferred_until:
+                out.append(paint("~", esc(f"      deferred until {iso(step.deferred_until)}: "
+                                          "apply runs this step on a run after that date")))
+        out.append("")
+    for kind in ("refused", "unmanaged_store", "drift_key", "note"):
+        items = [f for f in plan.findings if f.kind == kind]
+        if not items:
+            continue
+        out.append(esc(_FINDING_TITLES[kind] + ":"))
+        for f in items:
+            who = f"{f.store}" + (f" / {f.key}" if f.key else "")
+            text = f"  ! {who}: {f.message}"
+            out.append(paint("-", esc(text)) if kind == "refused" else esc(text))
+        out.append("")
+    destructive = [s for s in plan.steps if s.destructive]
+    if destructive:
+        out.append(esc(f"{len(destructive)} destructive step(s): apply runs them only with --allow-destroy."))
+    out.append(esc(summary_line(plan)))
+    return "\n".join(out) + "\n"
+
+
+def render_json(plan: Plan) -> str:
+    return plan.to_json()
+
+
+def render_markdown(plan: Plan) -> str:
+    s = plan.summary()
+    out = [f"### reconciler plan: {plan.region}", "", f"**{summary_line(plan)}**", ""]
+    if plan.steps:
+        out += ["| | step | store | key | reason | deferred until |", "|---|---|---|---|---|---|"]
+        for step in plan.steps:
+            sym = {"+": "➕", "~": "🔄", "-": "🗑️"}[step.action.symbol]
+            reason = step.reason.replace("|", "\\|")
+            out.append(f"| {sym} | `{step.action.value}` | {step.store} | {step.key or ''} | {reason} | "
+                       f"{iso(step.deferred_until) or ''} |")
+        out.append("")
+        destructive = [x for x in plan.steps if x.destructive]
+        if destructive:
+            out.append(f"> ⚠️ {len(destructive)} destructive step(s). Deleting a key in a custom key store "
+                       "is irreversible once its waiting period ends; apply needs `--allow-destroy`.")
+            out.append("")
+    for kind in ("refused", "unmanaged_store", "drift_key", "note"):
+        items = [f for f in plan.findings if f.kind == kind]
+        if items:
+            out.append(f"**{_FINDING_TITLES[kind]}**")
+            out.append("")
+            out += [f"- `{f.store}`{' / ' + f.key if f.key else ''}: {f.message}" for f in items]
+            out.append("")
+    details = "\n".join(f"{p}" for step in plan.steps for p in [f"{step.id}: {json.dumps(step.params, sort_keys=True)}"])
+    if details:
+        out += ["<details><summary>Step parameters</summary>", "", "```", details, "```", "", "</details>", ""]
+    out.append(f"<sub>manifests {plan.manifests_digest[:19]} · live state {plan.live_digest[:19]} · "
+               f"{s['create']}+ {s['update']}~ {s['destroy']}-</sub>")
+    return "\n".join(out) + "\n"
+
+
+RENDERERS = {"text": render_text, "json": render_json, "markdown": render_markdown}

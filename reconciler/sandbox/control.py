@@ -1,0 +1,277 @@
+"""Sandbox control: move the clock, reset, set faults, seed fixtures.
+
+The same verbs act on the embedded sandbox (a state directory) or on a running ``sandbox serve``
+(over its ``/_reconciler/`` control endpoint), so ``reconciler sandbox advance 8d`` works against
+either.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from reconciler.sandbox.settings import (
+    CONNECTION_ERROR_CODES,
+    KMS_DEFAULT_QUOTAS,
+    XKS_PROXY_FAULTS,
+    SandboxSettings,
+)
+
+DEFAULT_ACCOUNT = "123456789012"
+
+
+class ControlError(Exception):
+    """A sandbox control request a user can fix (bad value, server not reachable...)."""
+
+
+@dataclass
+class FaultChange:
+    """A change to the fault model; None leaves a setting as it is."""
+
+    clear: bool = False
+    store: str | None = None
+    connection_error: str | None = None
+    proxy_error: str | None = None
+    latency_ms: float | None = None
+    throttle_rate: float | None = None
+    error_rate: float | None = None
+    lost_response_rate: float | None = None
+    quotas: bool | None = None
+    quota_overrides: dict[str, float] = field(default_factory=dict)
+    connect_delay_seconds: float | None = None
+    disconnect_delay_seconds: float | None = None
+    seed: int | None = None
+
+    def validate(self) -> None:
+        if self.connection_error is not None:
+            if self.store is None:
+                raise ControlError("--connection-error needs --store NAME")
+            if self.connection_error not in CONNECTION_ERROR_CODES + ("NONE",):
+                raise ControlError(
+                    f"unknown ConnectionErrorCode {self.connection_error!r}; one of: "
+                    + ", ".join(CONNECTION_ERROR_CODES)
+                    + " (or NONE to clear)"
+                )
+        if self.proxy_error is not None:
+            if self.store is None:
+                raise ControlError("--proxy-error needs --store NAME")
+            if self.proxy_error not in XKS_PROXY_FAULTS + ("NONE",):
+                raise ControlError(
+                    f"unknown proxy fault {self.proxy_error!r}; one of: "
+                    + ", ".join(XKS_PROXY_FAULTS)
+                    + " (or NONE to clear)"
+                )
+        for name in ("throttle_rate", "error_rate", "lost_response_rate"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ControlError(f"--{name.replace('_', '-')} must be between 0 and 1")
+        for name in ("latency_ms", "connect_delay_seconds", "disconnect_delay_seconds"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ControlError(f"--{name.replace('_', '-')} must not be negative")
+        for op, rps in self.quota_overrides.items():
+            if op not in KMS_DEFAULT_QUOTAS:
+                raise ControlError(
+                    f"no KMS quota for operation {op!r}; one of: " + ", ".join(sorted(KMS_DEFAULT_QUOTAS))
+                )
+            if rps <= 0:
+                raise ControlError(f"the quota for {op} must be positive")
+
+
+def apply_fault_change(settings: SandboxSettings, change: FaultChange) -> None:
+    change.validate()
+    faults = settings.faults
+    if change.clear:
+        from reconciler.sandbox.settings import Faults
+
+        settings.faults = faults = Faults()
+    if change.connection_error is not None:
+        if change.connection_error == "NONE":
+            faults.connection_errors.pop(change.store, None)
+        else:
+            faults.connection_errors[change.store] = change.connection_error
+    if change.proxy_error is not None:
+        if change.proxy_error == "NONE":
+            faults.proxy_errors.pop(change.store, None)
+        else:
+            faults.proxy_errors[change.store] = change.proxy_error
+    for name in ("latency_ms", "throttle_rate", "error_rate", "lost_response_rate"):
+        value = getattr(change, name)
+        if value is not None:
+            setattr(faults, name, value)
+    if change.quotas is not None:
+        faults.quotas_enabled = change.quotas
+    faults.quota_overrides.update(change.quota_overrides)
+    if change.connect_delay_seconds is not None:
+        settings.connect_delay_seconds = change.connect_delay_seconds
+    if change.disconnect_delay_seconds is not None:
+        settings.disconnect_delay_seconds = change.disconnect_delay_seconds
+    if change.seed is not None:
+        settings.seed = change.seed
+        settings.rng.seed(change.seed)
+
+
+def describe_settings(settings: SandboxSettings) -> dict[str, Any]:
+    faults = settings.faults
+    return {
+        "now": settings.clock.now().isoformat().replace("+00:00", "Z"),
+        "clockOffsetSeconds": settings.clock.offset_seconds,
+        "connectDelaySeconds": settings.connect_delay_seconds,
+        "disconnectDelaySeconds": settings.disconnect_delay_seconds,
+        "faults": {
+            "connectionErrors": dict(faults.connection_errors),
+            "proxyErrors": dict(faults.proxy_errors),
+            "latencyMs": faults.latency_ms,
+            "throttleRate": faults.throttle_rate,
+            "errorRate": faults.error_rate,
+            "lostResponseRate": faults.lost_response_rate,
+            "quotas": "on" if faults.quotas_enabled else "off",
+            "quotaOverrides": dict(faults.quota_overrides),
+        },
+        "seed": settings.seed,
+    }
+
+
+@dataclass
+class ClusterSeed:
+    cluster_id: str | None = None
+    hsm_count: int = 2
+    state: str = "ACTIVE"
+    trust_anchor_pem: str | None = None
+    region: str = "us-east-1"
+    account: str = DEFAULT_ACCOUNT
+
+
+@dataclass
+class EndpointServiceSeed:
+    service_name: str | None = None
+    private_dns_name: str | None = None
+    region: str = "us-east-1"
+    account: str = DEFAULT_ACCOUNT
+
+
+def seed_cluster(seed: ClusterSeed) -> str:
+    from reconciler.sandbox import seed as seeds
+
+    return seeds.create_cloudhsm_cluster(
+        seed.account,
+        seed.region,
+        seed.cluster_id,
+        hsm_count=seed.hsm_count,
+        state=seed.state,
+        trust_anchor_pem=seed.trust_anchor_pem,
+    )
+
+
+def seed_endpoint_service(seed: EndpointServiceSeed) -> str:
+    from reconciler.sandbox import seed as seeds
+
+    result = seeds.create_vpc_endpoint_service(
+        seed.account, seed.region, seed.service_name, private_dns_name=seed.private_dns_name
+    )
+    return result if isinstance(result, str) else getattr(result, "service_name", str(result))
+
+
+class SandboxControl(Protocol):
+    def status(self) -> dict[str, Any]: ...
+    def advance(self, seconds: float) -> str: ...
+    def reset(self) -> None: ...
+    def set_faults(self, change: FaultChange) -> dict[str, Any]: ...
+    def seed_cluster(self, seed: ClusterSeed) -> str: ...
+    def seed_endpoint_service(self, seed: EndpointServiceSeed) -> str: ...
+
+
+class EmbeddedControl:
+    """Acts on the embedded sandbox's state directory."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        from reconciler.sandbox.embedded import EmbeddedSandbox
+
+        self.sandbox = EmbeddedSandbox(directory)
+
+    def status(self) -> dict[str, Any]:
+        with self.sandbox, self.sandbox.settings() as settings:
+            return {"sandbox": str(self.sandbox.directory), **describe_settings(settings)}
+
+    def advance(self, seconds: float) -> str:
+        with self.sandbox:
+            return _iso(self.sandbox.advance(seconds))
+
+    def reset(self) -> None:
+        with self.sandbox:
+            self.sandbox.reset()
+
+    def set_faults(self, change: FaultChange) -> dict[str, Any]:
+        change.validate()
+        with self.sandbox, self.sandbox.settings() as settings:
+            apply_fault_change(settings, change)
+            return describe_settings(settings)
+
+    def seed_cluster(self, seed: ClusterSeed) -> str:
+        with self.sandbox, self.sandbox.settings():
+            return seed_cluster(seed)
+
+    def seed_endpoint_service(self, seed: EndpointServiceSeed) -> str:
+        with self.sandbox, self.sandbox.settings():
+            return seed_endpoint_service(seed)
+
+
+class RemoteControl:
+    """Acts on a running ``reconciler sandbox serve`` through its control endpoint."""
+
+    def __init__(self, endpoint_url: str) -> None:
+        self.base = endpoint_url.rstrip("/") + "/_reconciler"
+
+    def _call(self, verb: str, payload: dict | None = None) -> dict[str, Any]:
+        data = None if payload is None else json.dumps(payload).encode()
+        req = urllib.request.Request(
+            f"{self.base}/{verb}",
+            data=data,
+            method="GET" if payload is None else "POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("message", str(exc))
+            except Exception:
+                message = str(exc)
+            raise ControlError(message) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ControlError(
+                f"no sandbox server answers at {self.base.rsplit('/', 1)[0]} ({reason}); "
+                "start one with 'reconciler sandbox serve'"
+            ) from None
+
+    def status(self) -> dict[str, Any]:
+        return self._call("state")
+
+    def advance(self, seconds: float) -> str:
+        return self._call("advance", {"seconds": seconds})["now"]
+
+    def reset(self) -> None:
+        self._call("reset", {})
+
+    def set_faults(self, change: FaultChange) -> dict[str, Any]:
+        change.validate()
+        return self._call("fault", asdict(change))
+
+    def seed_cluster(self, seed: ClusterSeed) -> str:
+        return self._call("seed/cluster", asdict(seed))["clusterId"]
+
+    def seed_endpoint_service(self, seed: EndpointServiceSeed) -> str:
+        return self._call("seed/vpc-endpoint-service", asdict(seed))["serviceName"]
+
+
+def _iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def control_for(endpoint_url: str | None, sandbox_dir: str | None) -> SandboxControl:
+    return RemoteControl(endpoint_url) if endpoint_url else EmbeddedControl(sandbox_dir)

@@ -1,0 +1,299 @@
+"""The embedded sandbox: the emulator in this process, its account persisted in a directory.
+
+Every CLI command given ``--sandbox`` runs the emulator in-process under moto's ``mock_aws`` and
+keeps the emulated account in ``<dir>/state.pickle`` (default ``.reconciler/sandbox``), so separate
+processes see one account, the way separate ``aws`` commands see one AWS account.
+
+Each emulated request runs under an exclusive lock on ``<dir>/state.lock``: it reloads the state if
+another process saved since this one last read it, and saves it again after a request that changed
+it. A process killed mid-command therefore leaves the account exactly as the requests it completed
+left it, as with the real service.
+
+The state file is a pickle of moto's backend objects. It is private to the user (mode 0600 in a
+0700 directory) and only ever read back by this tool; do not load state directories from
+untrusted sources.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import os
+import pickle
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from reconciler.sandbox import host as host_module
+from reconciler.sandbox import settings as settings_module
+from reconciler.sandbox.host import MemoryHost
+from reconciler.sandbox.settings import SandboxSettings
+
+DEFAULT_DIR = ".reconciler/sandbox"
+STATE_FILE = "state.pickle"
+LOCK_FILE = "state.lock"
+FORMAT_VERSION = 1
+
+
+def sandbox_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """``--sandbox-dir``, else ``RECONCILER_SANDBOX_DIR``, else ``.reconciler/sandbox``."""
+    return Path(explicit or os.environ.get("RECONCILER_SANDBOX_DIR") or DEFAULT_DIR)
+
+
+class SandboxStateError(Exception):
+    """The sandbox directory cannot be used (unreadable, from another version, ...)."""
+
+
+@dataclass
+class _Snapshot:
+    settings: SandboxSettings
+    kms: dict[tuple[str, str], Any]
+    cloudhsm_clusters: dict[tuple[str, str], dict]
+    vpc_endpoint_services: dict[tuple[str, str], dict[str, dict]]
+
+
+def _moto_backends():
+    from moto.cloudhsmv2.models import cloudhsmv2_backends
+    from moto.ec2.models import ec2_backends
+    from moto.kms.models import kms_backends
+
+    return kms_backends, cloudhsmv2_backends, ec2_backends
+
+
+def _instantiated(backend_dict) -> Iterator[tuple[str, str, Any]]:
+    for account_id, regions in list(dict.items(backend_dict)):
+        for region, backend in list(dict.items(regions)):
+            yield account_id, region, backend
+
+
+def capture(settings: SandboxSettings) -> _Snapshot:
+    """What of moto's global state makes up the emulated account."""
+    kms_backends, cloudhsm_backends, ec2_backends = _moto_backends()
+    services: dict[tuple[str, str], dict[str, dict]] = {}
+    for account_id, region, backend in _instantiated(ec2_backends):
+        configs = getattr(backend, "configurations", None)
+        if configs:
+            # a configuration points back at the whole ec2 backend: keep only its own fields
+            services[(account_id, region)] = {
+                cid: {k: v for k, v in vars(cfg).items() if k != "ec2_backend"}
+                for cid, cfg in configs.items()
+            }
+    return _Snapshot(
+        settings=settings,
+        kms={(a, r): b for a, r, b in _instantiated(kms_backends)},
+        cloudhsm_clusters={
+            (a, r): b.clusters for a, r, b in _instantiated(cloudhsm_backends) if b.clusters
+        },
+        vpc_endpoint_services=services,
+    )
+
+
+def restore(snapshot: _Snapshot) -> None:
+    """Put a captured account back into moto's global backends."""
+    from moto.ec2.models.vpc_service_configuration import VPCServiceConfiguration
+
+    kms_backends, cloudhsm_backends, ec2_backends = _moto_backends()
+    for backend_dict in (kms_backends, cloudhsm_backends):
+        for account_id in list(dict.keys(backend_dict)):
+            dict.clear(dict.__getitem__(backend_dict, account_id))
+    for (account_id, region), backend in snapshot.kms.items():
+        dict.__setitem__(kms_backends[account_id], region, backend)
+    for (account_id, region), clusters in snapshot.cloudhsm_clusters.items():
+        cloudhsm_backends[account_id][region].clusters = clusters
+    for (account_id, region), configs in snapshot.vpc_endpoint_services.items():
+        backend = ec2_backends[account_id][region]
+        backend.configurations.clear()
+        for cid, fields in configs.items():
+            cfg = VPCServiceConfiguration.__new__(VPCServiceConfiguration)
+            cfg.__dict__.update(fields)
+            cfg.ec2_backend = backend
+            backend.configurations[cid] = cfg
+
+
+def _kms_fingerprint() -> tuple:
+    """Cheap summary that changes when a read-only request purged expired keys."""
+    kms_backends, _, _ = _moto_backends()
+    return tuple(sorted((a, r, len(b.keys)) for a, r, b in _instantiated(kms_backends)))
+
+
+class EmbeddedHost(MemoryHost):
+    """Brackets each emulated request with the cross-process lock, reload and save."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
+        self.state_path = directory / STATE_FILE
+        self.lock_path = directory / LOCK_FILE
+        self._seen: tuple | None = None
+        self._depth = 0
+        self._thread_lock = threading.RLock()
+
+    # -- file lock ------------------------------------------------------------------------
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        with self._thread_lock:
+            self._depth += 1
+            try:
+                if self._depth > 1:
+                    yield
+                    return
+                self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                with open(self.lock_path, "a+") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    try:
+                        yield
+                    finally:
+                        fcntl.flock(lock, fcntl.LOCK_UN)
+            finally:
+                self._depth -= 1
+
+    def _stat(self) -> tuple | None:
+        try:
+            st = self.state_path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    # -- load / save ----------------------------------------------------------------------
+    def _load_if_changed(self) -> None:
+        stat = self._stat()
+        if stat == self._seen:
+            return
+        if stat is None:
+            # the state was reset by another process: start from an empty account
+            from moto.core.models import BackendDict
+
+            BackendDict.reset()
+            settings_module.activate(SandboxSettings())
+        else:
+            try:
+                with open(self.state_path, "rb") as fh:
+                    version, snapshot = pickle.load(fh)
+            except Exception as exc:  # corrupt, truncated or from another version
+                raise SandboxStateError(
+                    f"cannot read the sandbox state in {self.state_path} ({type(exc).__name__}); "
+                    "run 'reconciler sandbox reset' to start from an empty sandbox"
+                ) from None
+            if version != FORMAT_VERSION:
+                raise SandboxStateError(
+                    f"the sandbox state in {self.directory} was written by another version of "
+                    "reconciler; run 'reconciler sandbox reset' to start from an empty sandbox"
+                )
+            restore(snapshot)
+            settings_module.activate(snapshot.settings)
+        self._seen = stat
+
+    def _save(self) -> None:
+        snapshot = capture(settings_module.current())
+        tmp = self.state_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump((FORMAT_VERSION, snapshot), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, self.state_path)
+        self._seen = self._stat()
+
+    # -- the bracket ----------------------------------------------------------------------
+    @contextmanager
+    def request(self, operation: str, mutating: bool) -> Iterator[None]:
+        with self._exclusive():
+            self._load_if_changed()
+            before = None if mutating else _kms_fingerprint()
+            yield
+            if mutating or _kms_fingerprint() != before:
+                self._save()
+
+    @contextmanager
+    def transaction(self) -> Iterator[SandboxSettings]:
+        """Load, let the caller change settings or backends, save (``sandbox advance``...)."""
+        with self._exclusive():
+            self._load_if_changed()
+            yield settings_module.current()
+            self._save()
+
+    def reset(self) -> None:
+        with self._exclusive():
+            try:
+                self.state_path.unlink()
+            except FileNotFoundError:
+                pass
+            self._seen = None
+            self._load_if_changed()
+
+
+class EmbeddedSandbox:
+    """Context manager: the emulator active in this process, backed by a state directory."""
+
+    def __init__(self, directory: str | os.PathLike | None = None) -> None:
+        self.directory = sandbox_dir(directory)
+        self.host = EmbeddedHost(self.directory)
+        self._mock = None
+        self._previous_host: MemoryHost | None = None
+        self._previous_settings: SandboxSettings | None = None
+        self._env: dict[str, str | None] = {}
+
+    def __enter__(self) -> "EmbeddedSandbox":
+        from moto import mock_aws
+
+        from reconciler.sandbox.install import install
+
+        install()
+        # no AWS credentials are needed, and none of the user's must be used or sent anywhere
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "sandbox",
+            "AWS_SECRET_ACCESS_KEY": "sandbox",
+            "AWS_SESSION_TOKEN": None,
+            "AWS_PROFILE": None,
+            "AWS_ENDPOINT_URL": None,
+            "AWS_ENDPOINT_URL_KMS": None,
+            "AWS_ENDPOINT_URL_STS": None,
+        }.items():
+            self._env[name] = os.environ.get(name)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._mock = mock_aws()
+        self._mock.start()
+        self._previous_settings = settings_module.activate(SandboxSettings())
+        self._previous_host = host_module.activate_host(self.host)
+        with self.host._exclusive():
+            self.host._load_if_changed()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        host_module.activate_host(self._previous_host or MemoryHost())
+        if self._previous_settings is not None:
+            settings_module.activate(self._previous_settings)
+        if self._mock is not None:
+            self._mock.stop()
+        for name, value in self._env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    # -- sandbox control ---------------------------------------------------------------
+    def advance(self, seconds: float):
+        with self.host.transaction() as settings:
+            return settings.clock.advance(seconds)
+
+    def now(self):
+        with self.host._exclusive():
+            self.host._load_if_changed()
+            return settings_module.current().clock.now()
+
+    def reset(self) -> None:
+        self.host.reset()
+
+    @contextmanager
+    def settings(self) -> Iterator[SandboxSettings]:
+        """Change settings (faults, delays) and persist them."""
+        with self.host.transaction() as settings:
+            yield settings
+
+    def snapshot_settings(self) -> SandboxSettings:
+        with self.host._exclusive():
+            self.host._load_if_changed()
+            return copy.deepcopy(settings_module.current())

@@ -1,0 +1,124 @@
+"""``reconciler sandbox serve``: the emulator as a local AWS endpoint.
+
+moto's server application answers the AWS protocols (KMS with the custom key store extension,
+STS, CloudHSM, EC2...). In front of it, ``/_reconciler/*`` is the sandbox control endpoint used
+by ``reconciler sandbox advance|reset|fault|seed --endpoint-url URL``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import fields
+from typing import Any, Callable, Iterable
+
+from reconciler.sandbox import settings as settings_module
+from reconciler.sandbox.control import (
+    ClusterSeed,
+    ControlError,
+    EndpointServiceSeed,
+    FaultChange,
+    apply_fault_change,
+    describe_settings,
+    seed_cluster,
+    seed_endpoint_service,
+)
+from reconciler.sandbox.host import host
+from reconciler.sandbox.settings import SandboxSettings
+
+CONTROL_PREFIX = "/_reconciler/"
+
+
+def _from_payload(cls, payload: dict[str, Any]):
+    names = {f.name for f in fields(cls)}
+    unknown = set(payload) - names
+    if unknown:
+        raise ControlError(f"unknown fields: {', '.join(sorted(unknown))}")
+    return cls(**payload)
+
+
+class ControlApp:
+    """WSGI middleware: serves the control endpoint, passes everything else to moto."""
+
+    def __init__(self, aws_app: Callable) -> None:
+        self.aws_app = aws_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(CONTROL_PREFIX):
+            return self.aws_app(environ, start_response)
+        verb = path[len(CONTROL_PREFIX):]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            payload = json.loads(body) if body else {}
+            status, result = "200 OK", self.handle(verb, payload)
+        except ControlError as exc:
+            status, result = "400 Bad Request", {"message": str(exc)}
+        except (ValueError, TypeError) as exc:
+            status, result = "400 Bad Request", {"message": f"bad request: {exc}"}
+        data = json.dumps(result).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def handle(self, verb: str, payload: dict[str, Any]) -> dict[str, Any]:
+        with host().lock:
+            settings = settings_module.current()
+            if verb == "state":
+                return describe_settings(settings)
+            if verb == "advance":
+                seconds = float(payload["seconds"])
+                if seconds < 0:
+                    raise ControlError("the emulator clock only moves forward")
+                return {"now": settings.clock.advance(seconds).isoformat().replace("+00:00", "Z")}
+            if verb == "reset":
+                from moto.core.models import BackendDict
+
+                BackendDict.reset()
+                settings_module.activate(SandboxSettings())
+                return {}
+            if verb == "fault":
+                apply_fault_change(settings, _from_payload(FaultChange, payload))
+                return describe_settings(settings)
+            if verb == "seed/cluster":
+                return {"clusterId": seed_cluster(_from_payload(ClusterSeed, payload))}
+            if verb == "seed/vpc-endpoint-service":
+                return {"serviceName": seed_endpoint_service(_from_payload(EndpointServiceSeed, payload))}
+        raise ControlError(f"unknown control verb {verb!r}")
+
+
+def make_app() -> ControlApp:
+    from moto.server import DomainDispatcherApplication, create_backend_app
+
+    from reconciler.sandbox.install import install
+
+    install()
+    return ControlApp(DomainDispatcherApplication(create_backend_app))
+
+
+class SandboxServer:
+    """A threaded server on a local port; ``port=0`` picks a free one (tests)."""
+
+    def __init__(self, host_address: str = "127.0.0.1", port: int = 0) -> None:
+        from werkzeug.serving import make_server
+
+        self._server = make_server(host_address, port, make_app(), threaded=True)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        address, port = self._server.server_address[:2]
+        return f"http://{address}:{port}"
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def start(self) -> "SandboxServer":
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
