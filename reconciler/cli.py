@@ -107,13 +107,16 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
+@click.option("--check-secrets", is_flag=True,
+              help="Also resolve every secret reference (environment variables, files), as apply will.")
 @click.option("--allow-outside-root", is_flag=True, help="Allow {fromFile} references outside the manifests' directory.")
 @user_errors
-def validate(paths: tuple[str, ...], allow_outside_root: bool) -> None:
+def validate(paths: tuple[str, ...], check_secrets: bool, allow_outside_root: bool) -> None:
     """Check manifests offline (no AWS calls). Exit 0 valid, 1 invalid."""
     from reconciler.workflow import validate_paths
 
-    problems, count = validate_paths(list(paths), allow_outside_root=allow_outside_root)
+    problems, count = validate_paths(list(paths), check_secrets=check_secrets,
+                                     allow_outside_root=allow_outside_root)
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
@@ -125,9 +128,9 @@ def validate(paths: tuple[str, ...], allow_outside_root: bool) -> None:
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of the manifest (for editors' YAML language servers)."""
-    from reconciler.manifest.schema import manifest_json_schema
+    from reconciler.manifest.schema import manifest_json_schema_text
 
-    click.echo(json.dumps(manifest_json_schema(), indent=2))
+    click.echo(manifest_json_schema_text(), nl=False)
 
 
 # -- plan / show ---------------------------------------------------------------------------------
@@ -371,6 +374,11 @@ def seed_endpoint_service_cmd(service_name, private_dns_name, region, endpoint_u
 
     click.echo(_control(endpoint_url, sandbox_dir).seed_endpoint_service(
         EndpointServiceSeed(service_name=service_name, private_dns_name=private_dns_name, region=region)))
+
+
+from reconciler.demo import demo  # noqa: E402
+
+cli.add_command(demo)
 
 
 def main() -> None:

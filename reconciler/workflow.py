@@ -27,10 +27,10 @@ SANDBOX_DEFAULT_REGION = "us-east-1"
 
 # -- manifests -----------------------------------------------------------------------------------
 
-def load_manifests(paths: list[str]):
+def load_manifests(paths: list[str], *, default_region: str | None = None):
     from reconciler.manifest.loader import load
 
-    result = load(paths)
+    result = load(paths, default_region=default_region)
     if result.problems:
         lines = "\n".join(str(p) for p in result.problems)
         raise UserError(f"the manifests are not valid ({len(result.problems)} problem(s)); "
@@ -38,11 +38,16 @@ def load_manifests(paths: list[str]):
     return result
 
 
-def validate_paths(paths: list[str], *, allow_outside_root: bool = False) -> tuple[list[Any], int]:
-    from reconciler.manifest.loader import load
+def validate_paths(paths: list[str], *, check_secrets: bool = False, allow_outside_root: bool = False,
+                   default_region: str | None = None) -> tuple[list[Any], int]:
+    """Offline checks; with ``check_secrets`` also resolve every secret reference (and forget it)."""
+    from reconciler.manifest.loader import check_secrets as resolve_all, load
 
-    result = load(paths)
-    return list(result.problems), len(result.manifests)
+    result = load(paths, default_region=default_region)
+    problems = list(result.problems)
+    if not problems and check_secrets:
+        problems = resolve_all(result.manifests, allow_outside_root=allow_outside_root)
+    return problems, len(result.manifests)
 
 
 def resolve_region(target: Target, loaded) -> str:
@@ -87,7 +92,7 @@ class PlanResult:
 
 
 def _desired_for(paths: list[str], target: Target, allow_outside_root: bool) -> Desired:
-    loaded = load_manifests(paths)
+    loaded = load_manifests(paths, default_region=target.region or env_region())
     region = resolve_region(target, loaded)
     desired = build_desired(loaded, region, paths, allow_outside_root=allow_outside_root)
     for note in desired.skipped:
@@ -192,6 +197,21 @@ def check_account(conn: Connection, desired: Desired, plan: Plan) -> None:
                            "another account; nothing was changed. Use credentials for that account")
 
 
+def preflight_secrets(plan: Plan, desired: Desired) -> None:
+    """Resolve (and forget) every secret the plan's steps will send, before any step runs, so a
+    missing environment variable refuses the apply instead of failing it half-way."""
+    from reconciler.plan.model import SENSITIVE
+
+    for step in plan.steps:
+        params = step.params
+        if params.get("secretAccessKey") == SENSITIVE:
+            desired.inputs.secret_access_key(step.store)
+        if params.get("keyStorePassword") == SENSITIVE:
+            desired.inputs.key_store_password(step.store)
+        if step.action.value == "create_store" and params.get("type") == "AWS_CLOUDHSM":
+            desired.inputs.trust_anchor(step.store)
+
+
 def check_destroy(plan: Plan, allow_destroy: bool) -> None:
     destructive = [s for s in plan.steps if s.destructive]
     if destructive and not allow_destroy:
@@ -252,6 +272,7 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
                 print("Apply cancelled; nothing was changed.", file=out)
                 return 1
         check_account(conn, desired, plan)
+        preflight_secrets(plan, desired)
 
         redactor = Redactor()
         journal = Journal(request.journal_path)

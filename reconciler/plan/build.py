@@ -8,9 +8,7 @@ when the executor runs a step that sends them.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from reconciler.errors import UserError
@@ -27,47 +25,32 @@ def _value(v: Any) -> Any:
     return getattr(v, "value", v)
 
 
-def manifests_root(paths: list[str]) -> Path:
-    """The directory {fromFile} references must stay inside: the common directory of the paths."""
-    dirs = [Path(p).resolve() if Path(p).is_dir() else Path(p).resolve().parent for p in paths]
-    return Path(os.path.commonpath([str(d) for d in dirs])) if dirs else Path.cwd()
-
-
 class ManifestInputs:
-    """Resolves secrets from the manifests' references, when a step needs them."""
+    """Resolves values from the manifests' references when a step needs them."""
 
-    def __init__(self, loaded: dict[str, Any], root: Path, allow_outside_root: bool) -> None:
+    def __init__(self, loaded: dict[str, Any], allow_outside_root: bool) -> None:
         self._loaded = loaded  # store name -> LoadedManifest
-        self._root = root
         self._allow = allow_outside_root
 
-    def _resolve(self, store: str, ref: Any, what: str) -> str:
-        from reconciler.manifest.secrets import SecretError, resolve_secret
+    def resolve(self, store: str, field_path: str) -> str:
+        from reconciler.manifest.secrets import SecretError
 
-        if ref is None:
-            raise UserError(f"store {store}: {what} is not set in its manifest, and this step needs it")
-        entry = self._loaded[store]
         try:
-            value = resolve_secret(ref, manifest_dir=entry.manifest_dir, root=self._root,
-                                   allow_outside_root=self._allow)
+            value = self._loaded[store].resolve(field_path, allow_outside_root=self._allow)
         except SecretError as exc:
             raise UserError(f"store {store}: {exc}") from None
+        if value is None:
+            raise UserError(f"store {store}: {field_path} is not set in its manifest, and this step needs it")
         return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
 
     def secret_access_key(self, store: str) -> str:
-        spec = self._loaded[store].model.spec
-        ref = spec.xks.credential.secretAccessKey if spec.xks and spec.xks.credential else None
-        return self._resolve(store, ref, "spec.xks.credential.secretAccessKey")
+        return self.resolve(store, "spec.xks.credential.secretAccessKey")
 
     def key_store_password(self, store: str) -> str:
-        spec = self._loaded[store].model.spec
-        return self._resolve(store, spec.cloudHsm.keyStorePassword if spec.cloudHsm else None,
-                             "spec.cloudHsm.keyStorePassword")
+        return self.resolve(store, "spec.cloudHsm.keyStorePassword")
 
     def trust_anchor(self, store: str) -> str:
-        spec = self._loaded[store].model.spec
-        return self._resolve(store, spec.cloudHsm.trustAnchorCertificate if spec.cloudHsm else None,
-                             "spec.cloudHsm.trustAnchorCertificate")
+        return self.resolve(store, "spec.cloudHsm.trustAnchorCertificate")
 
 
 @dataclass
@@ -78,19 +61,18 @@ class Desired:
     skipped: list[str] = field(default_factory=list)
 
 
-def _plain(inputs: ManifestInputs, store: str, value: Any, what: str) -> str | None:
-    """A field that may be literal or a reference (accessKeyId, trust anchor)."""
+def _plain(inputs: ManifestInputs, store: str, value: Any, field_path: str) -> str | None:
+    """A field that may be literal or a reference (accessKeyId, trust anchor): resolved now."""
     if value is None:
         return None
     if isinstance(value, str):
         return value
-    return inputs._resolve(store, value, what)
+    return inputs.resolve(store, field_path)
 
 
 def build_desired(loaded, region: str, paths: list[str], *, allow_outside_root: bool = False) -> Desired:
     from reconciler.manifest.loader import digest
 
-    root = manifests_root(paths)
     chosen, skipped = [], []
     for entry in loaded.manifests:
         spec_region = entry.model.spec.region
@@ -100,7 +82,7 @@ def build_desired(loaded, region: str, paths: list[str], *, allow_outside_root: 
             continue
         chosen.append(entry)
     by_name = {e.model.metadata.name: e for e in chosen}
-    inputs = ManifestInputs(by_name, root, allow_outside_root)
+    inputs = ManifestInputs(by_name, allow_outside_root)
     stores = []
     for entry in chosen:
         m = entry.model
@@ -133,7 +115,7 @@ def build_desired(loaded, region: str, paths: list[str], *, allow_outside_root: 
         stores.append(DesiredStore(
             name=name, type=_value(spec.type), state=_value(spec.state), connection=_value(spec.connection),
             pending_window_days=spec.deletion.pendingWindowDays, xks=xks, cloudhsm=cloudhsm, keys=keys,
-            source=f"{entry.path}:{entry.line}", account=spec.account,
+            source=entry.source, account=spec.account,
         ))
     return Desired(state=DesiredState(region=region, stores=tuple(stores)), digest=digest(chosen),
                    inputs=inputs, skipped=skipped)

@@ -89,6 +89,12 @@ class Faults:
     # per-operation requests-per-second quotas, enforced when on
     quotas_enabled: bool = False
     quota_overrides: dict[str, float] = field(default_factory=dict)
+    # store name -> external key ids that the store's external key manager does not have
+    # (CreateKey with such an XksKeyId: XksKeyNotFoundException)
+    xks_missing_keys: dict[str, list[str]] = field(default_factory=dict)
+    # store name -> external key ids that exist but are not enabled AES-256 encrypt/decrypt
+    # keys (CreateKey with such an XksKeyId: XksKeyInvalidConfigurationException)
+    xks_invalid_keys: dict[str, list[str]] = field(default_factory=dict)
 
     def quota_for(self, operation: str) -> float | None:
         if not self.quotas_enabled:
@@ -103,6 +109,9 @@ class SandboxSettings:
     connect_delay_seconds: float = 5.0
     # emulator-clock seconds from DisconnectCustomKeyStore to DISCONNECTED
     disconnect_delay_seconds: float = 1.0
+    # custom key stores per account and Region (KMS Developer Guide, "Resource quotas":
+    # "Custom key store resource quota: 10"); CreateCustomKeyStore beyond it: LimitExceededException
+    custom_key_store_quota: int = 10
     faults: Faults = field(default_factory=Faults)
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)

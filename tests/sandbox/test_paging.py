@@ -1,0 +1,118 @@
+"""Paging: Limit / Marker / NextMarker / Truncated for DescribeCustomKeyStores, ListKeys and
+ListAliases (moto returns everything in one page)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sandbox.helpers import kms_error, xks_params
+
+
+def _all_pages(call, key, **params):
+    pages, marker = [], None
+    while True:
+        response = call(**params, **({"Marker": marker} if marker else {}))
+        pages.append([item for item in response[key]])
+        if not response["Truncated"]:
+            assert "NextMarker" not in response
+            return pages
+        marker = response["NextMarker"]
+
+
+def test_describe_custom_key_stores_pages_in_creation_order(kms):
+    """DescribeCustomKeyStores Limit/Marker: "When Truncated is true, this element is present and
+    contains the value to use for the Marker parameter in a subsequent request"."""
+    ids = [
+        kms.create_custom_key_store(**xks_params(f"s{i}", endpoint=f"https://p{i}.example.com"))["CustomKeyStoreId"]
+        for i in range(5)
+    ]
+    pages = _all_pages(kms.describe_custom_key_stores, "CustomKeyStores", Limit=2)
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [s["CustomKeyStoreId"] for p in pages for s in p] == ids
+
+
+def test_describe_custom_key_stores_default_returns_all(kms):
+    for i in range(3):
+        kms.create_custom_key_store(**xks_params(f"s{i}", endpoint=f"https://p{i}.example.com"))
+    response = kms.describe_custom_key_stores()
+    assert len(response["CustomKeyStores"]) == 3 and response["Truncated"] is False
+
+
+def test_describe_custom_key_stores_with_id_and_name_is_a_validation_error(kms):
+    """"provide either the CustomKeyStoreId or CustomKeyStoreName parameter, but not both"."""
+    store_id = kms.create_custom_key_store(**xks_params("a"))["CustomKeyStoreId"]
+    with kms_error("ValidationException"):
+        kms.describe_custom_key_stores(CustomKeyStoreId=store_id, CustomKeyStoreName="a")
+
+
+@pytest.mark.parametrize("limit", [0, 1001])
+def test_describe_custom_key_stores_limit_is_1_to_1000(raw_kms, limit):
+    """LimitType: min 1, max 1000."""
+    with kms_error("ValidationException"):
+        raw_kms.describe_custom_key_stores(Limit=limit)
+
+
+def test_list_keys_defaults_to_100_per_page(kms):
+    """ListKeys Limit: "If you do not include a value, it defaults to 100"."""
+    ids = [kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(150)]
+    first = kms.list_keys()
+    assert len(first["Keys"]) == 100 and first["Truncated"] is True
+    second = kms.list_keys(Marker=first["NextMarker"])
+    assert len(second["Keys"]) == 50 and second["Truncated"] is False
+    assert [k["KeyId"] for k in first["Keys"] + second["Keys"]] == ids
+
+
+def test_list_keys_pages_survive_a_key_being_purged_between_pages(kms, sandbox):
+    ids = [kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(6)]
+    first = kms.list_keys(Limit=3)
+    kms.schedule_key_deletion(KeyId=ids[2], PendingWindowInDays=7)  # the page's last key
+    sandbox.clock.advance(7 * 86400)
+    rest = kms.list_keys(Limit=3, Marker=first["NextMarker"])
+    assert [k["KeyId"] for k in rest["Keys"]] == ids[3:]
+
+
+@pytest.mark.parametrize("limit", [0, 1001])
+def test_list_keys_limit_is_1_to_1000(raw_kms, limit):
+    """ListKeys Limit: "it must be between 1 and 1000, inclusive"."""
+    with kms_error("ValidationException"):
+        raw_kms.list_keys(Limit=limit)
+
+
+def test_list_keys_with_a_bad_marker_is_invalid_marker(kms):
+    """ListKeys errors include InvalidMarkerException."""
+    kms.create_key()
+    with kms_error("InvalidMarkerException"):
+        kms.list_keys(Marker="garbage")
+
+
+def test_list_aliases_defaults_to_50_per_page_and_pages_everything(kms):
+    """ListAliases Limit: "If you do not include a value, it defaults to 50"."""
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    for i in range(60):
+        kms.create_alias(AliasName=f"alias/a{i:02d}", TargetKeyId=key_id)
+    first = kms.list_aliases()
+    assert len(first["Aliases"]) == 50 and first["Truncated"] is True
+    names = [a["AliasName"] for p in _all_pages(kms.list_aliases, "Aliases", Limit=100) for a in p]
+    assert [n for n in names if n.startswith("alias/a") and not n.startswith("alias/aws/")] == [f"alias/a{i:02d}" for i in range(60)]
+    assert len(names) == len(set(names))
+
+
+def test_list_aliases_limit_above_100_is_a_validation_error(kms):
+    """ListAliases Limit: "it must be between 1 and 100, inclusive"."""
+    with kms_error("ValidationException"):
+        kms.list_aliases(Limit=101)
+
+
+def test_list_aliases_for_one_key_pages_too(kms):
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    other = kms.create_key()["KeyMetadata"]["KeyId"]
+    for i in range(5):
+        kms.create_alias(AliasName=f"alias/k{i}", TargetKeyId=key_id)
+    kms.create_alias(AliasName="alias/other", TargetKeyId=other)
+    pages = _all_pages(kms.list_aliases, "Aliases", KeyId=key_id, Limit=2)
+    assert [a["AliasName"] for p in pages for a in p] == [f"alias/k{i}" for i in range(5)]
+
+
+def test_list_aliases_with_a_bad_marker_is_invalid_marker(kms):
+    with kms_error("InvalidMarkerException"):
+        kms.list_aliases(Marker="garbage")
