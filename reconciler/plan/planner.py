@@ -172,14 +172,19 @@ def _alias_free(alias: str, have: LiveStore | None, live: LiveState, out: _Build
 
 # -- decommission ------------------------------------------------------------------------------
 
+def _label(key: LiveKey) -> str:
+    """How a live key is named in steps and findings: XksKeyId, else first alias, else KeyId."""
+    return key.xks_key_id or (key.aliases[0] if key.aliases else key.key_id)
+
+
 def _decommission(want: DesiredStore, have: LiveStore | None, now: datetime, out: _Builder) -> None:
     if have is None:
         return  # already gone: no change
     window = want.pending_window_days
     latest: datetime | None = None
     after: list[str | None] = []
-    for key in sorted(have.keys, key=lambda k: k.key_id):
-        name = key.xks_key_id or (key.aliases[0] if key.aliases else key.key_id)
+    for key in sorted(have.keys, key=lambda k: (_label(k), k.key_id)):
+        name = _label(key)
         if key.pending_deletion:
             if key.deletion_date and (latest is None or key.deletion_date > latest):
                 latest = key.deletion_date
@@ -347,7 +352,7 @@ def _reconcile_keys(want: DesiredStore, have: LiveStore, live: LiveState, connec
         _reconcile_key(want, key, live_key, have, live, out)
     for live_key in have.keys:
         if live_key.key_id not in matched:
-            label = live_key.xks_key_id or (live_key.aliases[0] if live_key.aliases else live_key.key_id)
+            label = _label(live_key)
             out.find("drift_key", want.name,
                      f"key {live_key.key_id} ({live_key.key_state}) is in the store but not in the manifest; "
                      "it is left as it is", key=label)

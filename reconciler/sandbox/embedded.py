@@ -113,9 +113,12 @@ def restore(snapshot: _Snapshot) -> None:
 
 
 def _kms_fingerprint() -> tuple:
-    """Cheap summary that changes when a read-only request purged expired keys."""
+    """Cheap summary that changes when a read-only request settled something (a purge of expired
+    keys, a finished connect or disconnect), so that change is saved too."""
+    from reconciler.sandbox.backend import generation
+
     kms_backends, _, _ = _moto_backends()
-    return tuple(sorted((a, r, len(b.keys)) for a, r, b in _instantiated(kms_backends)))
+    return tuple(sorted((a, r, len(b.keys), generation(b)) for a, r, b in _instantiated(kms_backends)))
 
 
 class EmbeddedHost(MemoryHost):
