@@ -59,7 +59,11 @@ class Progress:
         if self._status is not None:
             self._status.stop()
             self._status = None
-        if kind == "start":
+        if kind == "run-start":
+            line = f"Applying {event.get('steps')} step(s) in {event.get('region')}:"
+        elif kind == "run-end":
+            return
+        elif kind == "start":
             line = f"- {step}: started"
         elif kind == "ok":
             line = f"✓ {step}: {event.get('message', '')} ({event.get('elapsed', 0):.1f}s)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
@@ -49,7 +49,15 @@ _SYMBOLS = {
 
 
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    """UTC, whole seconds: 2026-12-05T10:00:00Z."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def ceil_seconds(value: datetime) -> datetime:
+    """Round up to the whole second, so a date printed in whole seconds is never early."""
+    return value if value.microsecond == 0 else value.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def parse_iso(value: str | None) -> datetime | None:

@@ -22,7 +22,7 @@ from typing import Any
 from reconciler.connection_errors import fix_for
 from reconciler.live.model import LiveKey, LiveState, LiveStore
 from reconciler.plan.desired import DesiredKey, DesiredState, DesiredStore
-from reconciler.plan.model import SENSITIVE, Action, Finding, Step
+from reconciler.plan.model import SENSITIVE, Action, Finding, Step, ceil_seconds, iso
 
 # Set on every key the tool creates (its XksKeyId or alias): lets the executor find a key it
 # created before a lost response, and lets CloudHSM keys be matched when their alias is gone.
@@ -209,7 +209,7 @@ def _decommission(want: DesiredStore, have: LiveStore | None, now: datetime, out
     else:
         reason = "the store is declared absent and holds no keys"
     out.add(Action.delete_store, want.name, reason, params={"id": have.id},
-            depends_on=after, deferred_until=latest if have.keys else None)
+            depends_on=after, deferred_until=ceil_seconds(latest) if have.keys and latest else None)
 
 
 # -- update, connection, keys ------------------------------------------------------------------
@@ -363,7 +363,7 @@ def _reconcile_key(want: DesiredStore, key: DesiredKey, live_key: LiveKey, have:
     after: str | None = None
     enabled_now = live_key.enabled
     if live_key.pending_deletion:
-        when = live_key.deletion_date.isoformat().replace("+00:00", "Z") if live_key.deletion_date else "its DeletionDate"
+        when = iso(live_key.deletion_date) if live_key.deletion_date else "its DeletionDate"
         after = out.add(Action.cancel_key_deletion, want.name,
                         f"the key is declared but scheduled for deletion on {when}: it is rescued before "
                         "then (KMS returns it as Disabled)", key=key.ident,
