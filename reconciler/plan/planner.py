@@ -316,6 +316,10 @@ def _reconcile(want: DesiredStore, have: LiveStore, live: LiveState, out: _Build
             connect_after = out.add(Action.connect_store, want.name,
                                     "connection: connected; apply waits for CONNECTED",
                                     params={"from": state})
+        elif wants_connected and state == "CONNECTING":
+            connect_after = out.add(Action.connect_store, want.name,
+                                    "the store is still CONNECTING; apply waits for CONNECTED before "
+                                    "anything that needs the connection", params={"from": state})
         elif not wants_connected and state in ("CONNECTED", "CONNECTING"):
             out.add(Action.disconnect_store, want.name, "connection: disconnected" + keys_note,
                     params={"from": state})

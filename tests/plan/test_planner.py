@@ -144,7 +144,7 @@ def test_failed_store_with_manifest_change_updates_in_the_repair():
     ("CONNECTED", "disconnected", ["disconnect_store"]),
     ("DISCONNECTED", "connected", ["connect_store"]),
     ("DISCONNECTED", "disconnected", []),
-    ("CONNECTING", "connected", []),
+    ("CONNECTING", "connected", ["connect_store"]),  # waits for the connection in progress
 ])
 def test_connection_follows_the_manifest(live_state, declared, expected):
     key_state = "Enabled" if live_state == "CONNECTED" else "Unavailable"
