@@ -39,7 +39,8 @@ def env_region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
-def client_config(max_pool_connections: int = 32) -> Config:
+def client_config(max_pool_connections: int = 128) -> Config:
+    # as many connections as the reader may have calls in flight (RateLimiter.concurrency's cap)
     # botocore's adaptive mode retries throttling and 5xx errors with backoff and rate-limits
     # the client after throttles; reads and writes add their own per-operation limiter on top.
     return Config(

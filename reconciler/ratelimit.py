@@ -4,15 +4,32 @@ KMS throttles each operation at its own requests-per-second quota per account an
 under the quota on the client side costs nothing when the quota is far away and avoids the
 throttle-and-back-off cycle when it is near (DescribeCustomKeyStores and CreateKey at 5 per
 second).
+
+The quotas default to the KMS request quota table (:data:`KMS_DEFAULT_QUOTAS`); an account whose
+quotas were raised or lowered overrides them per operation, with ``RateLimiter(quotas=...)`` or
+the environment variable ``RECONCILER_KMS_QUOTAS`` (``"DescribeKey=1000,CreateKey=10"``).
+
+Each bucket runs a little below the quota (:data:`HEADROOM`) and with a burst of half a second
+(:data:`BURST_SECONDS`), where the service's own bucket holds a full second: requests reach KMS
+with some jitter after they leave, and a client that sent at exactly the quota with the same burst
+would now and then arrive two requests too close together and be throttled. With the smaller
+burst and the headroom, requests that leave within the limit also arrive within it (as long as
+their delays spread by less than about half a second).
 """
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 import time
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from reconciler.sandbox.settings import KMS_DEFAULT_QUOTAS
+
+QUOTAS_ENV = "RECONCILER_KMS_QUOTAS"
+HEADROOM = 0.95  # fraction of the quota the client sends at
+BURST_SECONDS = 0.5  # the client's burst, in seconds of quota (KMS: about one second)
 
 
 class TokenBucket:
@@ -30,41 +47,89 @@ class TokenBucket:
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
-        """Take one token, waiting as long as needed; returns the seconds waited."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    return waited
-                delay = (1.0 - self._tokens) / self.rate
+        """Take one token, waiting as long as needed; returns the seconds waited.
+
+        A waiting caller reserves its token (the count goes negative) and sleeps until it is due,
+        so concurrent callers queue up in order instead of all waking to race for one token.
+        """
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= 1.0
+            delay = 0.0 if self._tokens >= 0.0 else -self._tokens / self.rate
+        if delay > 0:
             self._sleep(delay)
-            waited += delay
+        return delay
+
+
+def parse_quotas(text: str | None) -> dict[str, float]:
+    """``"DescribeKey=1000, CreateKey=10"`` -> ``{"DescribeKey": 1000.0, "CreateKey": 10.0}``."""
+    quotas: dict[str, float] = {}
+    for item in (text or "").replace(";", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = -1.0
+        if not sep or not name.strip() or rate <= 0:
+            raise ValueError(f"{QUOTAS_ENV}: {item!r} is not OPERATION=REQUESTS_PER_SECOND (a positive number)")
+        quotas[name.strip()] = rate
+    return quotas
+
+
+def env_quotas() -> dict[str, float]:
+    return parse_quotas(os.environ.get(QUOTAS_ENV))
 
 
 class RateLimiter:
-    """Per-operation token buckets; operations without a quota are not limited."""
+    """Per-operation token buckets; operations without a quota are not limited.
 
-    def __init__(self, quotas: Mapping[str, float] | None = None, *, enabled: bool = True) -> None:
+    ``quotas`` override the defaults per operation; so does ``RECONCILER_KMS_QUOTAS`` (the
+    explicit argument wins over the environment, which wins over the table).
+    """
+
+    def __init__(self, quotas: Mapping[str, float] | None = None, *, enabled: bool = True,
+                 headroom: float = HEADROOM, burst_seconds: float = BURST_SECONDS) -> None:
         self.quotas = dict(KMS_DEFAULT_QUOTAS)
+        self.quotas.update(env_quotas())
         self.quotas.update(quotas or {})
         self.enabled = enabled
+        self.headroom = headroom
+        self.burst_seconds = burst_seconds
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
 
-    def bucket(self, operation: str) -> TokenBucket | None:
+    def rate(self, operation: str) -> float | None:
+        """Requests per second this client sends ``operation`` at, at most (None: unlimited)."""
         if not self.enabled or operation not in self.quotas:
+            return None
+        return self.quotas[operation] * self.headroom
+
+    def bucket(self, operation: str) -> TokenBucket | None:
+        rate = self.rate(operation)
+        if rate is None:
             return None
         with self._lock:
             if operation not in self._buckets:
-                # a burst of one second's worth, like the service's own accounting
-                self._buckets[operation] = TokenBucket(self.quotas[operation])
+                self._buckets[operation] = TokenBucket(rate, burst=max(1.0, rate * self.burst_seconds))
             return self._buckets[operation]
 
     def acquire(self, operation: str) -> None:
         bucket = self.bucket(operation)
         if bucket is not None:
             bucket.acquire()
+
+    def concurrency(self, operations: Iterable[str], latency: float, *, slack: float = 1.5,
+                    low: int = 4, high: int = 128) -> int:
+        """Workers needed to keep ``operations`` at their rates when each call takes ``latency``
+        seconds (Little's law: in flight = rate x latency), with ``slack``, within [low, high].
+        An unlimited operation counts as the highest quota of the others."""
+        rates = [self.rate(op) for op in operations]
+        known = [r for r in rates if r is not None]
+        fallback = max(known) if known else max(self.quotas.values(), default=100.0)
+        total = sum(r if r is not None else fallback for r in rates)
+        return max(low, min(high, math.ceil(total * max(latency, 0.001) * slack)))

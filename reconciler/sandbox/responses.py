@@ -517,14 +517,42 @@ def list_aliases(self: Any) -> str:
             f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
             "constraint: Member must have value less than or equal to 100"
         )
-    aliases = json.loads(_original("list_aliases")(self))["Aliases"]
-    page, next_marker = rules.paginate(
-        aliases, lambda a: a["AliasName"], kind="ListAliases", limit=limit, marker=p.get("Marker")
-    )
+    if p.get("KeyId") is not None:
+        aliases = json.loads(_original("list_aliases")(self))["Aliases"]
+        page, next_marker = rules.paginate(
+            aliases, lambda a: a["AliasName"], kind="ListAliases", limit=limit, marker=p.get("Marker")
+        )
+    else:
+        # moto's order (keys in creation order, each key's aliases, then the reserved aws/
+        # aliases that are not taken), but only the page is turned into JSON: an account with
+        # thousands of aliases costs O(aliases) cheap steps per page, not a full serialisation
+        page, next_marker = _alias_page(self, limit, p.get("Marker"))
     response: dict[str, Any] = {"Aliases": page, "Truncated": next_marker is not None}
     if next_marker:
         response["NextMarker"] = next_marker
     return _dumps(response)
+
+
+def _alias_page(self: Any, limit: int, marker: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    from moto.kms.responses import RESERVED_ALIASE_TARGET_KEY_IDS
+    from moto.utilities.utils import get_partition
+
+    entries: list[tuple[str, Any]] = [
+        (name, alias) for key in _backend(self).keys.values() for name, alias in key.aliases.items()
+    ]
+    taken = {name for name, _ in entries}
+    region = self.region
+    for reserved, target in RESERVED_ALIASE_TARGET_KEY_IDS.items():
+        if reserved not in taken:
+            arn = f"arn:{get_partition(region)}:kms:{region}:{self.current_account}:{reserved}"
+            entries.append((reserved, {"TargetKeyId": target, "AliasArn": arn, "AliasName": reserved}))
+    page, next_marker = rules.paginate(entries, lambda e: e[0], kind="ListAliases", limit=limit, marker=marker)
+    out = [
+        alias if isinstance(alias, dict)
+        else {"AliasArn": alias.alias_arn, "AliasName": alias.alias_name, "TargetKeyId": alias.target_key_id}
+        for _, alias in page
+    ]
+    return out, next_marker
 
 
 def schedule_key_deletion(self: Any) -> str:

@@ -1,0 +1,150 @@
+"""The benchmark's emulator: a fleet of custom key stores and keys in the KMS sandbox, served over
+HTTP from a process of its own (so the emulator's CPU does not share the reader's interpreter).
+
+Started by ``plan_bench.py``; not a user command. ``python benchmarks/fleet_server.py S K U``
+builds S connected external key stores with K keys each (an alias and a tag per key) and U keys
+outside any custom key store (every other one with an alias), straight in the emulator's backend,
+then prints one JSON line ``{"url": ...}`` and serves until its standard input closes.
+
+Besides the KMS API and the sandbox control endpoint, it answers ``/_bench/*``:
+``GET /_bench/stats`` (call and throttle counters, the process CPU time), ``POST /_bench/reset``
+(zeroes the counters and empties the quota buckets), ``POST /_bench/faults`` (latency_ms,
+quotas_enabled, quota_overrides).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+XKS_ACCESS_KEY_ID = "ABCDEFGHIJKLMNOPQRST2345"
+XKS_SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
+
+
+def store_name(i: int) -> str:
+    return f"bench-{i:03d}"
+
+
+def xks_key_id(store: int, key: int) -> str:
+    return f"bench-{store:03d}-key-{key:05d}"
+
+
+def key_alias(store: int, key: int) -> str:
+    return f"alias/bench-{store:03d}/key-{key:05d}"
+
+
+def build_fleet(stores: int, keys: int, unrelated: int) -> dict[str, Any]:
+    from moto.kms.models import kms_backends
+
+    from reconciler.sandbox import backend as rules
+    from reconciler.sandbox.settings import current
+
+    settings = current()
+    settings.custom_key_store_quota = max(settings.custom_key_store_quota, stores)
+    settings.connect_delay_seconds = 0.0
+    backend = kms_backends[ACCOUNT][REGION]
+    started = time.monotonic()
+    for s in range(stores):
+        store = rules.create_custom_key_store(
+            backend, custom_key_store_name=store_name(s), custom_key_store_type="EXTERNAL_KEY_STORE",
+            xks_proxy_connectivity="PUBLIC_ENDPOINT", xks_proxy_uri_endpoint=f"https://xks-{s:03d}.bench.example.com",
+            xks_proxy_uri_path="/kms/xks/v1", xks_proxy_access_key_id=XKS_ACCESS_KEY_ID,
+            xks_proxy_raw_secret_access_key=XKS_SECRET)
+        rules.connect_custom_key_store(backend, store.id)
+        assert store.connection_state == "CONNECTED", store.connection_state
+        for k in range(keys):
+            key = rules.create_key_in_custom_key_store(
+                backend, custom_key_store_id=store.id, origin="EXTERNAL_KEY_STORE", xks_key_id=xks_key_id(s, k),
+                description=f"bench key {k}", tags=[{"TagKey": "team", "TagValue": f"team-{s % 7}"}])
+            backend.create_alias(key.id, key_alias(s, k))
+    # keys outside any custom key store, interleaved in creation order with nothing: ListKeys
+    # lists in creation order, so they come after the stores' keys (the reader does not care)
+    for u in range(unrelated):
+        key = backend.create_key(None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", f"app key {u}", None, False, "AWS_KMS")
+        if u % 2 == 0:
+            backend.create_alias(key.id, f"alias/app/{u:06d}")
+    return {"seconds": round(time.monotonic() - started, 2), "keys": len(backend.keys)}
+
+
+class BenchApp:
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/_bench/"):
+            return self.app(environ, start_response)
+        from reconciler.sandbox import responses
+        from reconciler.sandbox.settings import current
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        payload = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        verb = path[len("/_bench/"):]
+        result: dict[str, Any] = {}
+        if verb == "stats":
+            result = {**responses.call_stats.snapshot(), "cpu": time.process_time()}
+        elif verb == "reset":
+            responses.call_stats.reset()
+            responses.quota_buckets.reset()
+        elif verb == "faults":
+            faults = current().faults
+            faults.latency_ms = float(payload.get("latency_ms", faults.latency_ms))
+            faults.quotas_enabled = bool(payload.get("quotas_enabled", faults.quotas_enabled))
+            faults.quota_overrides = dict(payload.get("quota_overrides", faults.quota_overrides))
+            responses.quota_buckets.reset()
+        data = json.dumps(result).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def speed_up_moto_dispatch() -> None:
+    """Two per-request costs of moto's server that are pure overhead here (40% of a DescribeKey's
+    CPU): listing moto's own package directory to route a request, and ``inspect.getmembers``
+    of the response class. Both answers never change in a running server, so cache them."""
+    import functools
+
+    import moto.backends
+    import moto.core.responses
+
+    modules = moto.backends.list_of_moto_modules
+    cached_modules = functools.lru_cache(maxsize=1)(lambda: list(modules()))
+    moto.backends.list_of_moto_modules = lambda: iter(cached_modules())  # type: ignore[assignment]
+    names = moto.core.responses.method_names_from_class
+    moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=None)(names)  # type: ignore[assignment]
+
+
+def main(argv: list[str]) -> None:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from reconciler.sandbox.server import make_app
+
+    stores, keys, unrelated = (int(a) for a in argv[:3])
+    speed_up_moto_dispatch()
+    app = make_app()  # installs the emulator into moto
+    built = build_fleet(stores, keys, unrelated)
+
+    class Handler(WSGIRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, like KMS's endpoint
+
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, BenchApp(app), threaded=True, request_handler=Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address, port = server.server_address[:2]
+    print(json.dumps({"url": f"http://{address}:{port}", "built": built}), flush=True)
+    sys.stdin.read()  # until the benchmark closes our standard input
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    main(sys.argv[1:])
