@@ -203,14 +203,19 @@ def show(planfile: str, fmt: str) -> None:
 @click.option("--journal", "journal_path", default="plans/journal.jsonl", show_default=True,
               help="Append step events here.")
 @click.option("--allow-outside-root", is_flag=True, help="Allow {fromFile} references outside the manifests' directory.")
+@click.option("--lock-table", envvar="RECONCILER_LOCK_TABLE", metavar="NAME",
+              help="DynamoDB table (string partition key LockID) that locks out concurrent applies to the same "
+                   "account and region, as Terraform's S3 backend does. --sandbox always locks with a local file.")
+@click.option("--lock-timeout", default="0s", show_default=True,
+              help="How long to wait for a lock another apply holds (e.g. 30s, 5m) before giving up.")
 @connection_options
 @user_errors
-def apply(args, auto_approve, allow_destroy, timeout, fmt, journal_path, allow_outside_root, profile, region,
-          endpoint_url, sandbox, sandbox_dir):
+def apply(args, auto_approve, allow_destroy, timeout, fmt, journal_path, allow_outside_root, lock_table, lock_timeout,
+          profile, region, endpoint_url, sandbox, sandbox_dir):
     """Execute a plan: a saved PLANFILE exactly, or plan PATH... and apply after confirmation.
 
     Exit 0 converged, 2 applied but deferred steps remain (re-run after the date shown),
-    1 a step failed or apply refused.
+    1 a step failed, apply refused, or another apply holds the lock.
     """
     from reconciler.sandbox.clock import parse_duration
     from reconciler.workflow import ApplyRequest, run_apply
@@ -219,12 +224,35 @@ def apply(args, auto_approve, allow_destroy, timeout, fmt, journal_path, allow_o
         timeout_seconds = parse_duration(timeout)
     except ValueError as exc:
         raise UserError(f"--timeout: {exc}") from None
+    try:
+        lock_timeout_seconds = 0.0 if lock_timeout.strip() in ("0", "") else parse_duration(lock_timeout)
+    except ValueError as exc:
+        raise UserError(f"--lock-timeout: {exc}") from None
     request = ApplyRequest(
         args=list(args), target=make_target(profile, region, endpoint_url, sandbox, sandbox_dir),
         auto_approve=auto_approve, allow_destroy=allow_destroy, timeout_seconds=timeout_seconds,
         fmt=fmt, journal_path=journal_path, allow_outside_root=allow_outside_root,
+        lock_table=lock_table or None, lock_timeout_seconds=lock_timeout_seconds, handle_signals=True,
     )
     sys.exit(run_apply(request, print_plan=print_plan, confirm=_confirm))
+
+
+@cli.command("force-unlock")
+@click.argument("run_id")
+@click.option("--lock-table", envvar="RECONCILER_LOCK_TABLE", required=True, metavar="NAME",
+              help="The DynamoDB lock table given to apply.")
+@click.option("--region", help="The region the lock is for (else AWS_REGION / AWS_DEFAULT_REGION).")
+@click.option("--profile", envvar="AWS_PROFILE", help="AWS profile (default: the standard boto3 chain).")
+@user_errors
+def force_unlock(run_id: str, lock_table: str, region: str | None, profile: str | None) -> None:
+    """Remove the apply lock RUN_ID holds in the lock table (after that run was killed).
+
+    Only the lock of that run is removed; check first that it is not running any more.
+    """
+    from reconciler.workflow import force_unlock as remove
+
+    holder = remove(lock_table, run_id, region=region, profile=profile)
+    click.echo(f"Removed the lock {holder.Path} held by {holder.describe()}.")
 
 
 def _confirm(question: str) -> bool:
@@ -376,9 +404,12 @@ def seed_endpoint_service_cmd(service_name, private_dns_name, region, endpoint_u
         EndpointServiceSeed(service_name=service_name, private_dns_name=private_dns_name, region=region)))
 
 
+from reconciler.day2 import COMMANDS as _DAY2_COMMANDS  # noqa: E402
 from reconciler.demo import demo  # noqa: E402
 
 cli.add_command(demo)
+for _command in _DAY2_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -10,10 +10,11 @@ import json
 import os
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from reconciler import __version__
 from reconciler.aws import Connection, Target, connect, env_region
@@ -79,10 +80,13 @@ def build_plan(desired: Desired, live, now: datetime, paths: list[str]) -> Plan:
     )
 
 
-def read_live_state(conn: Connection):
-    from reconciler.live.reader import read_live
+def read_live_state(conn: Connection, desired: Desired | None = None):
+    # issue 6 (performance): the origin cache and, given the desired state, an alias index
+    # restricted to what the planner needs; see reconciler/live/reader.py read_live_cli
+    from reconciler.live.reader import read_live_cli
 
-    return read_live(conn.kms, conn.region, now=conn.now)
+    return read_live_cli(conn.kms, conn.region, now=conn.now,
+                         desired=desired.state if desired is not None else None)
 
 
 @dataclass
@@ -103,7 +107,7 @@ def _desired_for(paths: list[str], target: Target, allow_outside_root: bool) -> 
 def make_plan(paths: list[str], target: Target, *, allow_outside_root: bool = False) -> PlanResult:
     desired = _desired_for(paths, target, allow_outside_root)
     with connect(target, desired.state.region) as conn:
-        live = read_live_state(conn)
+        live = read_live_state(conn, desired)
         return PlanResult(build_plan(desired, live, conn.now(), paths), desired)
 
 
@@ -176,6 +180,12 @@ class ApplyRequest:
     journal_path: str | None = "plans/journal.jsonl"
     allow_outside_root: bool = False
     stdin_isatty: Callable[[], bool] = field(default=lambda: sys.stdin.isatty())
+    # DynamoDB lock table (Terraform S3 backend convention); None: no table (--sandbox always
+    # locks with its local lock file)
+    lock_table: str | None = None
+    lock_timeout_seconds: float = 0.0
+    # SIGINT/SIGTERM: finish the steps in flight, start no other, release the lock (main thread only)
+    handle_signals: bool = False
 
 
 def is_plan_file(args: list[str]) -> bool:
@@ -221,12 +231,135 @@ def check_destroy(plan: Plan, allow_destroy: bool) -> None:
                            "key store is irreversible once its waiting period ends), then re-run with --allow-destroy")
 
 
+def check_plan_invariants(plan: Plan, desired: Desired) -> None:
+    """Refuse a plan that touches a store no manifest names, or destroys in a store that is not
+    ``state: absent`` (the planner never makes one; this guards what comes from a file)."""
+    wanted = {s.name: s for s in desired.state.stores}
+    stray = sorted({s.store for s in plan.steps if s.store not in wanted})
+    if stray:
+        raise RefusedError(f"the plan has steps for {', '.join(stray)}, which no manifest names; nothing was "
+                           "changed. Make a new plan")
+    unasked = sorted({s.id for s in plan.steps if s.destructive and wanted[s.store].state != "absent"})
+    if unasked:
+        raise RefusedError("the plan destroys in stores that are not declared 'state: absent': "
+                           f"{', '.join(unasked)}; nothing was changed. Make a new plan")
+
+
+def check_saved_steps(plan: Plan, plan_path: str, desired: Desired, live) -> None:
+    """A saved plan's steps must be exactly what the planner makes from its (unchanged) manifests and
+    (unchanged) live state at its creation time: the planner is deterministic, so anything else
+    was edited into the file (its digest is a checksum, not a signature)."""
+    from datetime import timedelta
+
+    saved = [s.to_dict() for s in plan.steps]
+    created = plan.created_at or datetime.now().astimezone()
+    # the file keeps whole seconds: the plan was made at some instant of that second, and a date
+    # derived from it (now + the deletion window) was rounded up from there
+    candidates = (created, created + timedelta(microseconds=999_999))
+    if not any([s.to_dict() for s in diff(desired.state, live, now)[0]] == saved for now in candidates):
+        raise RefusedError(f"{plan_path}: its steps are not the ones its manifests and the live state give: the "
+                           "file was edited, made by another version of reconciler, or an alias outside its "
+                           "stores changed; nothing was changed. Make a new plan and review it")
+
+
+@contextmanager
+def apply_lock(request: ApplyRequest, conn: Connection, run_id: str) -> Iterator[Any]:
+    """Hold the apply lock for the account and region (see :mod:`reconciler.apply.lock`)."""
+    from reconciler.apply.lock import DynamoDBLock, FileLock, LockInfo, held, lock_id, sandbox_lock_path
+    from reconciler.aws import client_config
+
+    if conn.sandbox is not None:
+        backend: Any = FileLock(sandbox_lock_path(conn.sandbox.directory, conn.region))
+        path = backend.name
+    elif request.lock_table:
+        client = conn.session.client("dynamodb", region_name=conn.region, config=client_config())
+        path = lock_id(conn.account_id(), conn.region)
+        backend = DynamoDBLock(client, request.lock_table, path)
+    else:
+        yield None
+        return
+
+    def waiting(holder: LockInfo) -> None:
+        print(f"Waiting up to {request.lock_timeout_seconds:g}s for the lock on {backend.name}, held by "
+              f"{holder.describe()}...", file=sys.stderr, flush=True)
+
+    with held(backend, LockInfo.for_this_process(run_id, path), timeout_seconds=request.lock_timeout_seconds,
+              on_wait=waiting) as info:
+        yield info
+
+
+def force_unlock(table: str, run_id: str, *, region: str | None, profile: str | None):
+    """``reconciler force-unlock``: delete the lock item of ``run_id`` (only that run's)."""
+    import boto3
+
+    from reconciler.apply.lock import DynamoDBLock, lock_id
+    from reconciler.aws import client_config
+
+    region = region or env_region()
+    if not region:
+        raise UserError("no AWS region: pass --region (the region of the apply whose lock this is) or set AWS_REGION")
+    session = boto3.Session(profile_name=profile, region_name=region)
+    account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+    client = session.client("dynamodb", region_name=region, config=client_config())
+    return DynamoDBLock(client, table, lock_id(account, region)).force_unlock(run_id)
+
+
+@contextmanager
+def _signals_stop(executor_box: list, enabled: bool) -> Iterator[None]:
+    """While the body runs, SIGINT/SIGTERM stop the executor gracefully (a second one is not caught)."""
+    import signal
+    import threading
+
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+
+    def handler(signum, _frame) -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        print(f"\nReceived {signal.Signals(signum).name}: finishing the steps in flight, starting no other "
+              "(send it again to stop at once).", file=sys.stderr, flush=True)
+        if executor_box:
+            executor_box[0].stop()
+        else:
+            raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _note_interrupted_run(journal_path: str | None, *, locked: bool) -> None:
+    from reconciler.apply.journal import interrupted_run
+
+    if not journal_path:
+        return
+    last = interrupted_run(journal_path)
+    if last is None:
+        return
+    what = f"'{last['lastStep']}'" if last.get("lastStep") else "its run-start, before any step"
+    # under the apply lock the previous run cannot still be running; without one it might be
+    status = "did not finish" if locked else "has not recorded its end (it was interrupted, or is still running)"
+    print(f"Note: the previous apply (run {last.get('run')}, started {last.get('time')}) {status}; its last "
+          f"entry in {journal_path} is {what}. This run reads the live state afresh and carries on from there.",
+          file=sys.stderr)
+
+
 def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
               confirm: Callable[[str], bool]) -> int:
     from reconciler.apply.executor import Executor, ExecutorOptions, Redactor
     from reconciler.apply.journal import Journal
     from reconciler.apply.progress import Progress
 
+    if request.lock_table and request.target.sandbox:
+        raise UserError("--lock-table is for AWS (or a served sandbox, with AWS_ENDPOINT_URL_DYNAMODB): the "
+                        "embedded sandbox keeps no DynamoDB table between processes, and --sandbox applies "
+                        "already lock each other out with the sandbox's lock file; leave out --lock-table")
     saved = is_plan_file(request.args)
     if saved:
         plan_path = request.args[0]
@@ -242,16 +375,22 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
     else:
         desired = _desired_for(request.args, request.target, request.allow_outside_root)
         paths = request.args
+        target = request.target
 
     out = sys.stdout
-    with connect(request.target if not saved else target, desired.state.region) as conn:
-        live = read_live_state(conn)
+    run_id = uuid.uuid4().hex[:12]
+    executor_box: list = []
+    with connect(target, desired.state.region) as conn, apply_lock(request, conn, run_id) as lock, \
+            _signals_stop(executor_box, request.handle_signals):
+        _note_interrupted_run(request.journal_path, locked=lock is not None)
+        live = read_live_state(conn, desired)
         if saved:
             now_digest = live.digest(only=set(saved_plan.managed_stores))
             if now_digest != saved_plan.live_digest:
                 changed = describe_drift(saved_plan.observed, live.to_dict(only=set(saved_plan.managed_stores)))
                 raise StalePlanError(f"the live state changed since {plan_path} was made; nothing was changed. "
                                      f"What changed:\n{changed}\nMake a new plan and review it")
+            check_saved_steps(saved_plan, plan_path, desired, live)
             plan = saved_plan
         else:
             plan = build_plan(desired, live, conn.now(), paths)
@@ -263,6 +402,7 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
             if request.fmt == "text" and saved:
                 print("No changes. The live state matches the manifests.", file=out)
             return 0
+        check_plan_invariants(plan, desired)
         check_destroy(plan, request.allow_destroy)
         if not saved and not request.auto_approve:
             if not request.stdin_isatty():
@@ -271,26 +411,33 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
             if not confirm("Apply these changes?"):
                 print("Apply cancelled; nothing was changed.", file=out)
                 return 1
+            # a confirmation can take minutes: refuse if the live state moved meanwhile
+            again = read_live_state(conn, desired)
+            if again.digest(only=set(plan.managed_stores)) != plan.live_digest:
+                changed = describe_drift(plan.observed, again.to_dict(only=set(plan.managed_stores)))
+                raise StalePlanError("the live state changed while the plan waited for confirmation; nothing "
+                                     f"was changed. What changed:\n{changed}\nRun apply again")
         check_account(conn, desired, plan)
         preflight_secrets(plan, desired)
 
         redactor = Redactor()
         journal = Journal(request.journal_path)
-        run_id = uuid.uuid4().hex[:12]
         progress = Progress(fmt=request.fmt, stream=out, journal=journal, run_id=run_id, redact=redactor,
                             now=conn.now)
+        executor = Executor(conn, plan, desired.inputs, emit=progress, redactor=redactor,
+                            options=ExecutorOptions(timeout_seconds=request.timeout_seconds))
+        executor_box.append(executor)  # from here on, SIGINT/SIGTERM stop it gracefully
         progress({"event": "run-start", "plan": plan.to_dict()["planDigest"], "region": plan.region,
                   "steps": len(plan.steps), "manifests": list(paths)})
         try:
-            executor = Executor(conn, plan, desired.inputs, emit=progress, redactor=redactor,
-                                options=ExecutorOptions(timeout_seconds=request.timeout_seconds))
             result = executor.run()
+            counts = {o: len(result.by_outcome(o)) for o in ("ok", "failed", "skipped", "deferred")}
+            rerun = result.rerun_after()
+            progress({"event": "run-end", **counts, "rerunAfter": iso(rerun),
+                      **({"interrupted": True} if executor.stopped else {})})
         finally:
             progress.close()
-        counts = {o: len(result.by_outcome(o)) for o in ("ok", "failed", "skipped", "deferred")}
-        rerun = result.rerun_after()
-        progress({"event": "run-end", **counts, "rerunAfter": iso(rerun)})
-        journal.close()
+            journal.close()
 
     if request.fmt == "text":
         print(f"\nApply: {counts['ok']} done, {counts['failed']} failed, {counts['skipped']} skipped, "
@@ -298,7 +445,8 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
         for failed in result.by_outcome("failed"):
             print(f"  ✗ {failed.step.id}: {redactor(failed.message)}", file=out)
         if counts["skipped"]:
-            print("  skipped because a step they depend on failed: "
+            reason = "apply was interrupted" if executor.stopped else "a step they depend on failed"
+            print(f"  skipped because {reason}: "
                   + ", ".join(r.step.id for r in result.by_outcome("skipped")), file=out)
     if result.failed:
         return 1

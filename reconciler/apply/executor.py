@@ -9,6 +9,17 @@ Creates are made safe to retry: CreateCustomKeyStore and CreateKey are not idemp
 they go through a client with botocore's retries switched off, and before any retry the executor
 looks for what a lost response may have created (the store by name; the key by XksKeyId, or by
 the tag it sets on every key it creates).
+
+Every other write is made idempotent in effect, because botocore retries it after a lost response
+(KMSInternalException is an HTTP 500): a Disconnect refused because the store is already
+disconnecting, a Delete answered "not found" after the store was described, a Connect refused
+because the first attempt's connection already ended FAILED, a ScheduleKeyDeletion or
+CancelKeyDeletion refused because the first attempt already did it, and a CreateAlias answered
+AlreadyExists are each checked against the live state and accepted when it shows the step done.
+
+A step never raises out of the executor: every error becomes a failed step whose message went
+through the redactor, so the journal records it and the other stores carry on. ``stop()`` (on
+SIGINT or SIGTERM) lets every store finish the step it is in and start no other.
 """
 
 from __future__ import annotations
@@ -21,11 +32,13 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from reconciler.apply.waiters import Backoff, ConnectionFailed, WaitTimeout, wait_for_state
 from reconciler.aws import Connection
 from reconciler.connection_errors import fix_for
+from reconciler.errors import UserError
 from reconciler.plan.model import Action, Plan, Step, iso
 from reconciler.plan.planner import MANAGED_TAG
 from reconciler.ratelimit import RateLimiter
@@ -108,7 +121,11 @@ class ExecutorOptions:
     timeout_seconds: float = 20 * 60
     limiter: RateLimiter = field(default_factory=RateLimiter)
     create_attempts: int = 6
-    max_parallel_stores: int = 8
+    # every store's chain of steps on a worker of its own (the limiter keeps the shared quotas);
+    # a store's steps mostly wait (for a connection, a disconnection, a rate-limited call), so
+    # workers cost nothing while idle, and 20 stores take about as long as the busiest one
+    # unless a shared quota (e.g. ScheduleKeyDeletion's 15 per second) is the limit
+    max_parallel_stores: int = 64
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -147,6 +164,15 @@ class Executor:
         self._store_ids: dict[str, str] = {}
         self._key_ids: dict[tuple[str, str], str] = {}  # (store, ident) -> KeyId
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Start no new step (each store finishes the step it is running); safe from a signal handler."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
 
     # -- calls ----------------------------------------------------------------------------
     def call(self, operation: str, method: str, client: Any = None, **kwargs: Any) -> dict:
@@ -185,6 +211,9 @@ class Executor:
             return entry
 
         def on_poll(state: str, waited: float) -> None:
+            if self.stopped:
+                raise StepError(f"apply was interrupted while the store was {state}; KMS carries on, and the "
+                                "next apply picks it up from there", "Interrupted")
             self.emit({"event": "wait", "step": step.id, "state": state, "waited": round(waited, 1)})
 
         return wait_for_state(describe, want=want, fail=fail, now=self.conn.now, sleep=self.conn.sleep,
@@ -209,7 +238,7 @@ class Executor:
         Returns (result, created_now): the create's response, or what the lookup found.
         """
         delays = self.options.backoff.delays()
-        last: ClientError | None = None
+        last: Exception | None = None
         for _attempt in range(self.options.create_attempts):
             found = lookup()
             if found is not None:
@@ -222,6 +251,9 @@ class Executor:
                     if found is not None:
                         return found, False
                     raise
+                last = exc
+            except (HTTPClientError, BotoConnectionError) as exc:
+                # a timeout or a dropped connection: the create may or may not have happened
                 last = exc
             self.conn.sleep(min(next(delays), 5.0))
         assert last is not None
@@ -266,13 +298,43 @@ class Executor:
         return f"created {store_id}" if created else f"found {store_id} (created by an earlier attempt)"
 
     def _connect_store(self, step: Step) -> str:
+        message = self._connect(step)
+        return message + self._set_hidden_enabled(step)
+
+    def _set_hidden_enabled(self, step: Step) -> str:
+        """Once CONNECTED, give the keys whose enabled state KMS hid while the store was not
+        connected (``keysEnabled``) the state their manifest declares."""
+        changed = []
+        for key_id, enabled in (step.params.get("keysEnabled") or {}).items():
+            state = self.call("DescribeKey", "describe_key", KeyId=key_id)["KeyMetadata"].get("KeyState")
+            if enabled and state == "Disabled":
+                self.call("EnableKey", "enable_key", KeyId=key_id)
+                changed.append(f"enabled {key_id}")
+            elif not enabled and state == "Enabled":
+                self.call("DisableKey", "disable_key", KeyId=key_id)
+                changed.append(f"disabled {key_id}")
+        return "; " + ", ".join(changed) + " as declared" if changed else ""
+
+    def _connect(self, step: Step) -> str:
         entry = self.settle(step.store, step)
         if entry["ConnectionState"] == "CONNECTED":
             return "already CONNECTED"
         if entry["ConnectionState"] == "FAILED":
             code = entry.get("ConnectionErrorCode")
             raise StepError(f"the store is FAILED ({code}): {fix_for(code)}", code)
-        self.call("ConnectCustomKeyStore", "connect_custom_key_store", CustomKeyStoreId=entry["CustomKeyStoreId"])
+        try:
+            self.call("ConnectCustomKeyStore", "connect_custom_key_store", CustomKeyStoreId=entry["CustomKeyStoreId"])
+        except ClientError as exc:
+            # refused in FAILED or DISCONNECTING: a retry after a lost response can find the first
+            # attempt's connection already ended FAILED; report its ConnectionErrorCode
+            if _code(exc) != "CustomKeyStoreInvalidStateException":
+                raise
+            now = self.describe_store(step.store)
+            if now is None or now["ConnectionState"] not in ("FAILED", "CONNECTING", "CONNECTED"):
+                raise
+            if now["ConnectionState"] == "FAILED":
+                code = now.get("ConnectionErrorCode")
+                raise StepError(f"the connection ended FAILED with {code}: {fix_for(code)}", code) from None
         try:
             self.wait(step.store, {"CONNECTED"}, {"FAILED"}, step)
         except ConnectionFailed as failed:
@@ -287,8 +349,18 @@ class Executor:
         if entry["ConnectionState"] == "CONNECTING":
             entry = self.wait(step.store, {"CONNECTED", "FAILED"}, set(), step)
         if entry["ConnectionState"] not in ("DISCONNECTED", "DISCONNECTING"):
-            self.call("DisconnectCustomKeyStore", "disconnect_custom_key_store",
-                      CustomKeyStoreId=entry["CustomKeyStoreId"])
+            try:
+                self.call("DisconnectCustomKeyStore", "disconnect_custom_key_store",
+                          CustomKeyStoreId=entry["CustomKeyStoreId"])
+            except ClientError as exc:
+                # refused in DISCONNECTING or DISCONNECTED: after a lost response, botocore's retry
+                # finds the first attempt's disconnection under way; that is this step done
+                if _code(exc) != "CustomKeyStoreInvalidStateException":
+                    raise
+                now = self.describe_store(step.store)
+                if now is None or now["ConnectionState"] not in ("DISCONNECTED", "DISCONNECTING"):
+                    raise
+                entry = now
         if entry["ConnectionState"] != "DISCONNECTED":
             self.wait(step.store, {"DISCONNECTED"}, set(), step)
         return "DISCONNECTED"
@@ -452,6 +524,9 @@ class Executor:
         try:
             self.call("DeleteCustomKeyStore", "delete_custom_key_store", CustomKeyStoreId=entry["CustomKeyStoreId"])
         except ClientError as exc:
+            if _code(exc) == "CustomKeyStoreNotFoundException":
+                # it was there a moment ago: botocore's retry after a lost response finds it deleted
+                return f"deleted {entry['CustomKeyStoreId']}"
             if _code(exc) != "CustomKeyStoreHasCMKsException":
                 raise
             until = self._latest_deletion_date(entry["CustomKeyStoreId"])
@@ -502,6 +577,14 @@ class Executor:
         except ClientError as exc:
             code = _code(exc)
             result = StepResult(step, "failed", f"{code}: {_message(exc)}", error_code=code)
+        except UserError as exc:  # a secret reference that cannot be resolved any more
+            result = StepResult(step, "failed", str(exc), error_code="InputError")
+        except BotoCoreError as exc:  # parameter validation, timeouts, connection errors
+            result = StepResult(step, "failed", f"{type(exc).__name__}: {exc}", error_code=type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a bug must not take the other stores' steps with it
+            result = StepResult(step, "failed", f"unexpected error ({type(exc).__name__}: {exc})",
+                                error_code="InternalError")
+        result.message = self.redact(result.message)
         result.elapsed = time.monotonic() - started
         self._event(step, result.outcome, message=result.message, errorCode=result.error_code,
                     elapsed=round(result.elapsed, 3), deferredUntil=iso(result.deferred_until))
@@ -512,7 +595,10 @@ class Executor:
         now = self.conn.now()
         for step in steps:
             blockers = [outcomes[d] for d in step.depends_on if d in outcomes and outcomes[d].outcome != "ok"]
-            if step.deferred_until is not None and step.deferred_until > now:
+            if self.stopped:
+                result = StepResult(step, "skipped", "not started: apply was interrupted")
+                self._event(step, "skipped", message=result.message)
+            elif step.deferred_until is not None and step.deferred_until > now:
                 result = StepResult(step, "deferred", f"deferred until {iso(step.deferred_until)}",
                                     deferred_until=step.deferred_until)
                 self._event(step, "deferred", message=result.message, deferredUntil=iso(step.deferred_until))

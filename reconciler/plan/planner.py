@@ -264,6 +264,12 @@ def _reconcile(want: DesiredStore, have: LiveStore, live: LiveState, out: _Build
         return
     state = have.connection_state
     keys_note = f"; its {len(have.keys)} key(s) are unavailable until it reconnects" if have.keys else ""
+    hidden = _hidden_enabled(want, have)
+
+    def connect_params(**params: Any) -> dict[str, Any]:
+        # KMS hides whether a key is enabled while its store is not connected (KeyState
+        # Unavailable): connect_store sets the declared keys' enabled state once it is visible
+        return {**params, "keysEnabled": hidden} if hidden else params
     wants_connected = want.connection == "connected"
     connect_after: str | None = None  # the step after which the store is CONNECTED again
     blocked_keys = False
@@ -282,7 +288,7 @@ def _reconcile(want: DesiredStore, have: LiveStore, live: LiveState, out: _Build
         if wants_connected:
             connect_after = out.add(Action.connect_store, want.name,
                                     f"reconnects after repairing {code}; apply waits for CONNECTED",
-                                    depends_on=[last])
+                                    params=connect_params(), depends_on=[last])
         else:
             blocked_keys = True
     elif changes:
@@ -308,18 +314,18 @@ def _reconcile(want: DesiredStore, have: LiveStore, live: LiveState, out: _Build
             if wants_connected:
                 connect_after = out.add(Action.connect_store, want.name,
                                         "reconnects after the update; apply waits for CONNECTED",
-                                        depends_on=[updated])
+                                        params=connect_params(), depends_on=[updated])
             else:
                 blocked_keys = True
     else:
         if wants_connected and state in ("DISCONNECTED", "DISCONNECTING"):
             connect_after = out.add(Action.connect_store, want.name,
                                     "connection: connected; apply waits for CONNECTED",
-                                    params={"from": state})
+                                    params=connect_params(**{"from": state}))
         elif wants_connected and state == "CONNECTING":
             connect_after = out.add(Action.connect_store, want.name,
                                     "the store is still CONNECTING; apply waits for CONNECTED before "
-                                    "anything that needs the connection", params={"from": state})
+                                    "anything that needs the connection", params=connect_params(**{"from": state}))
         elif not wants_connected and state in ("CONNECTED", "CONNECTING"):
             out.add(Action.disconnect_store, want.name, "connection: disconnected" + keys_note,
                     params={"from": state})
@@ -327,6 +333,16 @@ def _reconcile(want: DesiredStore, have: LiveStore, live: LiveState, out: _Build
         elif not wants_connected:
             blocked_keys = True
     _reconcile_keys(want, have, live, connect_after, blocked_keys, out)
+
+
+def _hidden_enabled(want: DesiredStore, have: LiveStore) -> dict[str, bool]:
+    """KeyId -> declared ``enabled``, for the declared keys whose enabled state KMS hides now."""
+    hidden = {}
+    for key in want.keys:
+        live_key = _match(have, key)
+        if live_key is not None and live_key.key_state == "Unavailable":
+            hidden[live_key.key_id] = key.enabled
+    return dict(sorted(hidden.items()))
 
 
 def _match(have: LiveStore, key: DesiredKey) -> LiveKey | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.manifest import load
+
+# more examples on demand: RECONCILER_PROPERTY_EXAMPLES=5000 (see docs/reliability.md)
+EXTRA = int(os.environ.get("RECONCILER_PROPERTY_EXAMPLES", "0"))
 
 VALID = (Path(__file__).resolve().parents[2] / "manifests" / "payments-xks.yaml").read_text()
 
@@ -41,13 +45,13 @@ def load_bytes(data: bytes) -> Any:
         return result
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(300, EXTRA), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400))
 def test_random_bytes_never_raise(data: bytes) -> None:
     load_bytes(data)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(300, EXTRA), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(list("abc:-[]{}&*!|>'\"#%@`,?\n\t ") + ["---\n", "!!python/object ", "<<: ",
                                                                            "&a ", "*a", "\x00", "\ufeff"]),
                 max_size=80))
@@ -55,13 +59,13 @@ def test_yaml_like_text_never_raises(pieces: list[str]) -> None:
     load_bytes("".join(pieces).encode("utf-8"))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(200, EXTRA), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trees)
 def test_generated_documents_never_raise(tree: Any) -> None:
     load_bytes(yaml.safe_dump(tree, allow_unicode=True).encode("utf-8"))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(200, EXTRA), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_mutated_valid_manifest_never_raises(data: st.DataObject) -> None:
     document = yaml.safe_load(VALID)
@@ -85,7 +89,7 @@ def test_mutated_valid_manifest_never_raises(data: st.DataObject) -> None:
     load_bytes(yaml.safe_dump(document).encode("utf-8"))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(200, EXTRA), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, len(VALID)), st.text(max_size=10))
 def test_valid_manifest_with_inserted_garbage_never_raises(position: int, garbage: str) -> None:
     load_bytes((VALID[:position] + garbage + VALID[position:]).encode("utf-8"))
