@@ -93,7 +93,11 @@ class RateLimiter:
     """
 
     def __init__(self, quotas: Mapping[str, float] | None = None, *, enabled: bool = True,
-                 headroom: float = HEADROOM, burst_seconds: float = BURST_SECONDS) -> None:
+                 headroom: float = HEADROOM, burst_seconds: float = BURST_SECONDS,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._clock = clock
+        self._sleep = sleep
         self.quotas = dict(KMS_DEFAULT_QUOTAS)
         self.quotas.update(env_quotas())
         self.quotas.update(quotas or {})
@@ -115,7 +119,8 @@ class RateLimiter:
             return None
         with self._lock:
             if operation not in self._buckets:
-                self._buckets[operation] = TokenBucket(rate, burst=max(1.0, rate * self.burst_seconds))
+                self._buckets[operation] = TokenBucket(rate, burst=max(1.0, rate * self.burst_seconds),
+                                                       clock=self._clock, sleep=self._sleep)
             return self._buckets[operation]
 
     def acquire(self, operation: str) -> None:

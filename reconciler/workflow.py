@@ -222,6 +222,17 @@ def preflight_secrets(plan: Plan, desired: Desired) -> None:
             desired.inputs.trust_anchor(step.store)
 
 
+def limiter_for(conn: Connection):
+    """The executor's rate limiter, paced on the connection's clock: wall time against AWS; in the
+    embedded sandbox the emulator's clock, where waiting advances virtual time (a connection
+    that takes minutes polls in milliseconds there, and must not be paced in real seconds)."""
+    from reconciler.ratelimit import RateLimiter
+
+    if conn.sandbox is None:
+        return RateLimiter()
+    return RateLimiter(clock=lambda: conn.now().timestamp(), sleep=conn.sleep)
+
+
 def check_destroy(plan: Plan, allow_destroy: bool) -> None:
     destructive = [s for s in plan.steps if s.destructive]
     if destructive and not allow_destroy:
@@ -425,7 +436,8 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
         progress = Progress(fmt=request.fmt, stream=out, journal=journal, run_id=run_id, redact=redactor,
                             now=conn.now)
         executor = Executor(conn, plan, desired.inputs, emit=progress, redactor=redactor,
-                            options=ExecutorOptions(timeout_seconds=request.timeout_seconds))
+                            options=ExecutorOptions(timeout_seconds=request.timeout_seconds,
+                                                    limiter=limiter_for(conn)))
         executor_box.append(executor)  # from here on, SIGINT/SIGTERM stop it gracefully
         progress({"event": "run-start", "plan": plan.to_dict()["planDigest"], "region": plan.region,
                   "steps": len(plan.steps), "manifests": list(paths)})

@@ -53,9 +53,9 @@ def test_a_failed_store_skips_its_dependents_while_other_stores_converge(cli):
 
 def test_wait_longer_than_timeout_fails_the_step_with_the_flag_named(cli):
     cli.write("m/payments.yaml", xks_manifest())
-    cli("sandbox", "fault", "--connect-delay", "10m")
-    run = cli("apply", "--sandbox", "--auto-approve", "--timeout", "2m", "m")
+    cli("sandbox", "fault", "--connect-delay", "2h")
+    run = cli("apply", "--sandbox", "--auto-approve", "--timeout", "10m", "m")
     assert run.code == 1
     assert "timed out" in run.out and "--timeout" in run.out
-    later = cli("apply", "--sandbox", "--auto-approve", "--timeout", "20m", "m")
+    later = cli("apply", "--sandbox", "--auto-approve", "--timeout", "3h", "m")
     assert later.code == 0, later.both
