@@ -261,10 +261,10 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
         body += [f"    {line}" for line in _key_lines(key)]
     if pending:
         body += _comment(
-            f"Pending deletion, so NOT declared here: declaring a key makes the next plan rescue it "
-            f"(cancel_key_deletion). Left out, KMS deletes it on its DeletionDate and the plan lists it "
-            f"as a key not in the manifest. To rescue one, uncomment it under keys: (and drop 'keys: []' "
-            f"if present).", "    ")
+            "Pending deletion, so NOT declared here: declaring a key makes the next plan rescue it "
+            "(cancel_key_deletion). Left out, KMS deletes it on its DeletionDate and the plan lists it "
+            "as a key not in the manifest. To rescue one, uncomment it under keys: (and drop 'keys: []' "
+            "if present).", "    ")
         for key in pending:
             when = key.deletion_date.isoformat().replace("+00:00", "Z") if key.deletion_date else "?"
             body += _comment(f"{key.key_id}: deleted on {when}", "    ")

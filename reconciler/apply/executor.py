@@ -28,7 +28,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Protocol
 
 from botocore.config import Config
@@ -39,7 +39,8 @@ from reconciler.apply.waiters import Backoff, ConnectionFailed, WaitTimeout, wai
 from reconciler.aws import Connection
 from reconciler.connection_errors import fix_for
 from reconciler.errors import UserError
-from reconciler.plan.model import Action, Plan, Step, iso
+from reconciler.live.model import aware_utc
+from reconciler.plan.model import Plan, Step, iso
 from reconciler.plan.planner import MANAGED_TAG
 from reconciler.ratelimit import RateLimiter
 
@@ -496,9 +497,9 @@ class Executor:
             if _code(exc) == "KMSInvalidStateException":
                 meta = self.call("DescribeKey", "describe_key", KeyId=p["keyId"])["KeyMetadata"]
                 if meta.get("KeyState") == "PendingDeletion":
-                    return f"already pending deletion until {iso(_aware(meta.get('DeletionDate')))}"
+                    return f"already pending deletion until {iso(aware_utc(meta.get('DeletionDate')))}"
             raise
-        return f"pending deletion until {iso(_aware(result.get('DeletionDate')))}"
+        return f"pending deletion until {iso(aware_utc(result.get('DeletionDate')))}"
 
     def _cancel_key_deletion(self, step: Step) -> str:
         try:
@@ -544,7 +545,7 @@ class Executor:
                 except ClientError:
                     continue
                 if meta.get("CustomKeyStoreId") == store_id:
-                    date = _aware(meta.get("DeletionDate"))
+                    date = aware_utc(meta.get("DeletionDate"))
                     if date is None:
                         return None  # a key not pending deletion: no date to wait for
                     latest = date if latest is None or date > latest else latest
@@ -633,9 +634,3 @@ class Executor:
         return ApplyResult(results)
 
 
-def _aware(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

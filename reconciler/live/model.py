@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 
@@ -82,6 +82,15 @@ class LiveState:
     def digest(self, only: set[str] | None = None) -> str:
         blob = json.dumps(self.to_dict(only), sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def aware_utc(value: Any) -> datetime | None:
+    """A KMS timestamp (botocore datetime, naive datetime or epoch seconds) as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -34,7 +34,7 @@ from typing import Any, Callable, Collection
 
 from botocore.exceptions import ClientError
 
-from reconciler.live.model import LiveKey, LiveState, LiveStore, LiveXks
+from reconciler.live.model import LiveKey, LiveState, LiveStore, LiveXks, aware_utc
 from reconciler.ratelimit import RateLimiter
 
 LIST_KEYS_PAGE = 1000  # ListKeys Limit: 1-1000
@@ -73,12 +73,6 @@ class ReadOptions:
     stats: ReadStats | None = None
 
 
-def _aware(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _code(exc: ClientError) -> str:
@@ -159,7 +153,7 @@ def _store_from(entry: dict, keys: tuple[LiveKey, ...]) -> LiveStore:
         type=entry.get("CustomKeyStoreType", "AWS_CLOUDHSM"),
         connection_state=entry.get("ConnectionState", "DISCONNECTED"),
         connection_error_code=entry.get("ConnectionErrorCode"),
-        creation_date=_aware(entry.get("CreationDate")),
+        creation_date=aware_utc(entry.get("CreationDate")),
         cloudhsm_cluster_id=entry.get("CloudHsmClusterId"),
         trust_anchor_certificate=entry.get("TrustAnchorCertificate"),
         xks=xks,
@@ -177,7 +171,7 @@ def _live_key(key_id: str, meta: dict, tags: tuple[tuple[str, str], ...]) -> Liv
         key_state=meta.get("KeyState", ""),
         enabled=bool(meta.get("Enabled")),
         description=meta.get("Description", "") or "",
-        deletion_date=_aware(meta.get("DeletionDate")),
+        deletion_date=aware_utc(meta.get("DeletionDate")),
         xks_key_id=(meta.get("XksKeyConfiguration") or {}).get("Id"),
         tags=tags,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.plan.model import Action, Plan, Step, iso
+from reconciler.plan.model import Plan, Step, iso
 
 _STYLE = {"+": "green", "~": "yellow", "-": "red"}
 _FINDING_TITLES = {
