@@ -47,7 +47,7 @@ def _fixtures(manifests: Path) -> list[list[str]]:
     result = load([str(manifests)])
     for entry in result.manifests:
         spec = entry.model.spec
-        if getattr(spec.state, "value", spec.state) != "present":
+        if spec.state != "present":
             continue
         if spec.cloudHsm and spec.cloudHsm.clusterId:
             cmd = ["sandbox", "seed-cluster", "--cluster-id", spec.cloudHsm.clusterId]

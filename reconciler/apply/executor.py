@@ -233,15 +233,17 @@ class Executor:
         return entry
 
     def create_with_lookup(self, operation: str, method: str, lookup: Callable[[], Any],
-                           kwargs: dict[str, Any]) -> tuple[Any, bool]:
+                           kwargs: dict[str, Any], *, look_first: bool = True) -> tuple[Any, bool]:
         """Call a non-idempotent create; before every retry, look for what it may have created.
 
+        ``look_first=False`` skips the lookup before the first attempt, for creates whose lookup
+        is costly and whose absence the plan has just seen (CreateKey scans the region's keys).
         Returns (result, created_now): the create's response, or what the lookup found.
         """
         delays = self.options.backoff.delays()
         last: Exception | None = None
-        for _attempt in range(self.options.create_attempts):
-            found = lookup()
+        for attempt in range(self.options.create_attempts):
+            found = lookup() if attempt or look_first else None
             if found is not None:
                 return found, False
             try:
@@ -420,17 +422,11 @@ class Executor:
                                   "Description": p.get("description", ""), "Tags": tags}
         if p.get("xksKeyId"):
             kwargs["XksKeyId"] = p["xksKeyId"]
-        state = {"looked": False}
-
         def lookup():
-            # the first attempt needs no lookup: the plan saw no such key
-            if not state["looked"]:
-                state["looked"] = True
-                return None
             key_id = self._find_key(step.store, store_id, step.key, p.get("xksKeyId"))
             return {"KeyMetadata": {"KeyId": key_id}} if key_id else None
 
-        result, created = self.create_with_lookup("CreateKey", "create_key", lookup, kwargs)
+        result, created = self.create_with_lookup("CreateKey", "create_key", lookup, kwargs, look_first=False)
         key_id = result["KeyMetadata"]["KeyId"]
         with self._lock:
             self._key_ids[(step.store, step.key)] = key_id

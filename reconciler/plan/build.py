@@ -21,10 +21,6 @@ from reconciler.plan.desired import (
 )
 
 
-def _value(v: Any) -> Any:
-    return getattr(v, "value", v)
-
-
 class ManifestInputs:
     """Resolves values from the manifests' references when a step needs them."""
 
@@ -88,12 +84,12 @@ def build_desired(loaded, region: str, paths: list[str], *, allow_outside_root: 
         m = entry.model
         spec = m.spec
         name = m.metadata.name
-        present = _value(spec.state) == "present"
+        present = spec.state == "present"
         xks = cloudhsm = None
         if spec.xks is not None and present:
             cred = spec.xks.credential
             xks = DesiredXks(
-                connectivity=_value(spec.xks.connectivity),
+                connectivity=spec.xks.connectivity,
                 uri_endpoint=spec.xks.uriEndpoint,
                 uri_path=spec.xks.uriPath,
                 access_key_id=_plain(inputs, name, cred.accessKeyId if cred else None,
@@ -113,7 +109,7 @@ def build_desired(loaded, region: str, paths: list[str], *, allow_outside_root: 
             for k in spec.keys
         )
         stores.append(DesiredStore(
-            name=name, type=_value(spec.type), state=_value(spec.state), connection=_value(spec.connection),
+            name=name, type=spec.type, state=spec.state, connection=spec.connection,
             pending_window_days=spec.deletion.pendingWindowDays, xks=xks, cloudhsm=cloudhsm, keys=keys,
             source=entry.source, account=spec.account,
         ))

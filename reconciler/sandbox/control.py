@@ -169,10 +169,9 @@ def seed_cluster(seed: ClusterSeed) -> str:
 def seed_endpoint_service(seed: EndpointServiceSeed) -> str:
     from reconciler.sandbox import seed as seeds
 
-    result = seeds.create_vpc_endpoint_service(
+    return seeds.create_vpc_endpoint_service(
         seed.account, seed.region, seed.service_name, private_dns_name=seed.private_dns_name
-    )
-    return result if isinstance(result, str) else getattr(result, "service_name", str(result))
+    ).service_name
 
 
 class SandboxControl(Protocol):

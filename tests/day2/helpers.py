@@ -11,27 +11,16 @@ import os
 import re
 import textwrap
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from click.testing import CliRunner
 
 from tests.e2e.helpers import ACCESS_KEY_ID, PASSWORD, SECRET
+from tests.e2e.helpers import Run as Result
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def both(self) -> str:
-        return self.out + self.err
 
 
 class Sandbox:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +66,6 @@ class Cli:
 
     def kms(self):
         """A boto3 KMS client on the same sandbox, in this process (for assertions)."""
-        from reconciler.sandbox.embedded import EmbeddedSandbox
-
         return _SandboxClient(self.sandbox_dir)
 
 
@@ -82,6 +84,38 @@ class _SandboxClient:
 
     def __exit__(self, *exc):
         self._sandbox.__exit__(*exc)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def sandbox_server():
+    """A `reconciler sandbox serve` process on a free local port; yields its URL once it answers."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_reconciler/state", timeout=2) as resp:
+                json.loads(resp.read())
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"sandbox serve did not start: {proc.stdout.read() if proc.stdout else ''}")
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,8 +22,7 @@ import pytest
 
 from reconciler.apply.lock import DynamoDBLock, FileLock, LockHeld, LockInfo, held, lock_id
 from reconciler.errors import UserError
-from tests.e2e.helpers import xks_manifest
-from tests.e2e.test_awscli_walkthrough import free_port
+from tests.e2e.helpers import sandbox_server, xks_manifest
 from tests.reliability.forked import ForkedCli
 
 TABLE = "reconciler-locks"
@@ -209,26 +206,9 @@ def test_two_applies_in_threads_do_not_interleave(dynamodb, tmp_path, monkeypatc
 
 
 @pytest.fixture
-def served(tmp_path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            boto3.client("dynamodb", region_name="us-east-1", endpoint_url=url, aws_access_key_id="x",
-                         aws_secret_access_key="x").list_tables()
-            break
-        except Exception:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"sandbox serve did not start: {proc.stdout.read() if proc.stdout else ''}")
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+def served():
+    with sandbox_server() as url:
+        yield url
 
 
 @pytest.mark.e2e
