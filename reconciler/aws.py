@@ -59,6 +59,7 @@ class Connection:
     sleep: Callable[[float], None] = field(default=time.sleep)
     sandbox: Any = None  # the EmbeddedSandbox when --sandbox
     _clients: dict[str, Any] = field(default_factory=dict)
+    _account: str | None = None
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -73,7 +74,19 @@ class Connection:
         return self.client("kms")
 
     def account_id(self) -> str:
-        return self.client("sts").get_caller_identity()["Account"]
+        if self._account is None:
+            self._account = self.client("sts").get_caller_identity()["Account"]
+        return self._account
+
+    def identity(self) -> dict[str, Any]:
+        """Where this connection reaches, as a plan file records it: a saved plan is applied only
+        to the same account, region and endpoint (or the same embedded sandbox) it was made for."""
+        return {
+            "account": self.account_id(),
+            "region": self.region,
+            "endpoint": self.endpoint_url.rstrip("/") if self.endpoint_url else None,
+            "sandbox": str(self.sandbox.directory.resolve()) if self.sandbox is not None else None,
+        }
 
 
 @contextmanager

@@ -26,7 +26,9 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> None:
-    click.echo(f"Error: {message}", err=True)
+    from reconciler.display import printable
+
+    click.echo(f"Error: {printable(message, keep_newlines=True)}", err=True)
     sys.exit(code)
 
 
@@ -87,8 +89,28 @@ def connection_options(func: Callable) -> Callable:
     return func
 
 
+def check_endpoint_url(endpoint_url: str | None) -> None:
+    """An endpoint is an http(s) URL with a host: anything else fails deep inside botocore."""
+    from urllib.parse import urlsplit
+
+    if not endpoint_url:
+        return
+    try:
+        parts = urlsplit(endpoint_url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        from reconciler.display import printable
+
+        raise UserError(f"--endpoint-url {printable(endpoint_url)!r} is not an endpoint URL; use http(s)://HOST[:PORT], "
+                        "e.g. https://kms.us-east-1.amazonaws.com or http://127.0.0.1:4566")
+
+
 def make_target(profile: str | None, region: str | None, endpoint_url: str | None, sandbox: bool,
                 sandbox_dir: str | None) -> Target:
+    if not sandbox:
+        check_endpoint_url(endpoint_url)
     return Target(profile=None if sandbox else profile, region=region,
                   endpoint_url=None if sandbox else endpoint_url, sandbox=sandbox, sandbox_dir=sandbox_dir)
 
@@ -174,11 +196,25 @@ def plan(paths, fmt, out, no_step_summary, allow_outside_root, profile, region, 
         click.echo(f"Saved the plan to {out}; apply it with: reconciler apply {out}", err=True)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file and not no_step_summary:
-        with open(summary_file, "a", encoding="utf-8") as fh:
-            fh.write(render_markdown(result.plan))
+        append_step_summary(summary_file, render_markdown(result.plan))
     if result.plan.refusals:
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_CHANGES if result.plan.has_changes else EXIT_OK)
+
+
+def append_step_summary(path: str, text: str) -> None:
+    """Append to $GITHUB_STEP_SUMMARY; a summary that cannot be written is a warning (the plan
+    itself was printed, and its exit code stands)."""
+    import stat
+
+    try:
+        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+            raise OSError(0, "not a regular file")
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        click.echo(f"Warning: cannot append the plan to $GITHUB_STEP_SUMMARY ({path}: {exc.strerror or exc}); "
+                   "the plan above is complete", err=True)
 
 
 @cli.command()
@@ -202,6 +238,7 @@ def show(planfile: str, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--journal", "journal_path", default="plans/journal.jsonl", show_default=True,
               help="Append step events here.")
+@click.option("--no-journal", is_flag=True, help="Keep no journal (the progress is still printed).")
 @click.option("--allow-outside-root", is_flag=True, help="Allow {fromFile} references outside the manifests' directory.")
 @click.option("--lock-table", envvar="RECONCILER_LOCK_TABLE", metavar="NAME",
               help="DynamoDB table (string partition key LockID) that locks out concurrent applies to the same "
@@ -210,7 +247,8 @@ def show(planfile: str, fmt: str) -> None:
               help="How long to wait for a lock another apply holds (e.g. 30s, 5m) before giving up.")
 @connection_options
 @user_errors
-def apply(args, auto_approve, allow_destroy, timeout, fmt, journal_path, allow_outside_root, lock_table, lock_timeout,
+def apply(args, auto_approve, allow_destroy, timeout, fmt, journal_path, no_journal, allow_outside_root, lock_table,
+          lock_timeout,
           profile, region, endpoint_url, sandbox, sandbox_dir):
     """Execute a plan: a saved PLANFILE exactly, or plan PATH... and apply after confirmation.
 
@@ -231,7 +269,7 @@ def apply(args, auto_approve, allow_destroy, timeout, fmt, journal_path, allow_o
     request = ApplyRequest(
         args=list(args), target=make_target(profile, region, endpoint_url, sandbox, sandbox_dir),
         auto_approve=auto_approve, allow_destroy=allow_destroy, timeout_seconds=timeout_seconds,
-        fmt=fmt, journal_path=journal_path, allow_outside_root=allow_outside_root,
+        fmt=fmt, journal_path=None if no_journal else journal_path, allow_outside_root=allow_outside_root,
         lock_table=lock_table or None, lock_timeout_seconds=lock_timeout_seconds, handle_signals=True,
     )
     sys.exit(run_apply(request, print_plan=print_plan, confirm=_confirm))

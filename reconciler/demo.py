@@ -119,12 +119,31 @@ def set_state_absent(path: Path) -> None:
     path.write_text(text)
 
 
+WORKSPACE_MARKER = ".reconciler-demo"
+
+
+def check_workspace(workspace: Path) -> None:
+    """The demo overwrites manifests/ and resets the sandbox in its workspace: it works only in a
+    new or empty directory, or in one an earlier demo made (which holds its marker file)."""
+    if not workspace.exists():
+        return
+    if not workspace.is_dir():
+        raise click.ClickException(f"--workspace {workspace} is not a directory")
+    if (workspace / WORKSPACE_MARKER).is_file() or not any(workspace.iterdir()):
+        return
+    raise click.ClickException(f"--workspace {workspace} is not empty and was not made by 'reconciler demo'; the "
+                               "demo would overwrite its files and reset the sandbox there. Choose a new or empty "
+                               "directory (or leave out --workspace for a temporary one)")
+
+
 def run_demo(source: Path, workspace: Path | None, store_file: str) -> None:
     started = time.monotonic()
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # keep stdout and stderr in order when piped
     scratch = workspace or Path(tempfile.mkdtemp(prefix="reconciler-demo-"))
+    check_workspace(scratch)
     scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / WORKSPACE_MARKER).write_text("A workspace of 'reconciler demo': it may reset and overwrite it.\n")
     shutil.copytree(source, scratch / "manifests", dirs_exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(_env_refs(scratch / "manifests"))

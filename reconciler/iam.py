@@ -7,9 +7,10 @@ it runs plan and apply through every kind of change against the emulator, record
 and fails if a call is missing from the policy of its mode.
 
 * ``plan`` (also ``status`` and ``export``) only reads: DescribeCustomKeyStores, ListKeys,
-  ListAliases, DescribeKey, ListResourceTags.
+  ListAliases, DescribeKey, ListResourceTags, and sts:GetCallerIdentity (the plan file records
+  the account it was made for; apply's account guard checks ``spec.account`` with it).
 * ``apply`` reads the same, then writes: the custom key store operations, CreateKey and the key
-  and alias operations, and sts:GetCallerIdentity for the account guard (``spec.account``).
+  and alias operations.
 
 Resource scoping follows what KMS supports: the custom key store operations, CreateKey, ListKeys
 and ListAliases are not resource-scoped (KMS defines no custom key store resource type, and a
@@ -69,10 +70,11 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("kms:DescribeKey", PLAN, "ReadKeys", KEY,
                "which store each key belongs to, its state and XksKeyId (every key of the region)"),
     Permission("kms:ListResourceTags", PLAN, "ReadKeys", KEY, "the tags of the keys in custom key stores"),
+    Permission("sts:GetCallerIdentity", PLAN, "ReadCallerIdentity", ANY,
+               "the account a plan is made for (a saved plan is applied only there), and the account "
+               "guard: apply refuses to run in an account other than spec.account (STS allows this call "
+               "to every principal; listed for completeness)"),
     # -- apply ---------------------------------------------------------------------------------
-    Permission("sts:GetCallerIdentity", APPLY, "AccountGuard", ANY,
-               "the account guard: apply refuses to run in an account other than spec.account "
-               "(STS allows this call to every principal; listed for completeness)"),
     Permission("kms:CreateCustomKeyStore", APPLY, "ManageCustomKeyStores", ANY, "create_store"),
     Permission("kms:ConnectCustomKeyStore", APPLY, "ManageCustomKeyStores", ANY, "connect_store, repairs"),
     Permission("kms:DisconnectCustomKeyStore", APPLY, "ManageCustomKeyStores", ANY,

@@ -25,6 +25,7 @@ import threading
 import time
 from typing import Callable, Iterable, Mapping
 
+from reconciler.errors import UserError
 from reconciler.sandbox.settings import KMS_DEFAULT_QUOTAS
 
 QUOTAS_ENV = "RECONCILER_KMS_QUOTAS"
@@ -63,6 +64,10 @@ class TokenBucket:
         return delay
 
 
+class QuotaError(UserError, ValueError):
+    """A malformed quota override (``RECONCILER_KMS_QUOTAS``): the user's to fix."""
+
+
 def parse_quotas(text: str | None) -> dict[str, float]:
     """``"DescribeKey=1000, CreateKey=10"`` -> ``{"DescribeKey": 1000.0, "CreateKey": 10.0}``."""
     quotas: dict[str, float] = {}
@@ -75,8 +80,9 @@ def parse_quotas(text: str | None) -> dict[str, float]:
             rate = float(value)
         except ValueError:
             rate = -1.0
-        if not sep or not name.strip() or rate <= 0:
-            raise ValueError(f"{QUOTAS_ENV}: {item!r} is not OPERATION=REQUESTS_PER_SECOND (a positive number)")
+        if not sep or not name.strip() or not math.isfinite(rate) or rate <= 0:
+            raise QuotaError(f"{QUOTAS_ENV}: {item!r} is not OPERATION=REQUESTS_PER_SECOND (a positive number), "
+                             'e.g. RECONCILER_KMS_QUOTAS="DescribeKey=1000,CreateKey=10"')
         quotas[name.strip()] = rate
     return quotas
 

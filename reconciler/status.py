@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.connection_errors import fix_for
+from reconciler.display import printable
 from reconciler.live.model import LiveState
 
 KEY_STATE_ORDER = ("Enabled", "Disabled", "Unavailable", "PendingDeletion")
@@ -129,7 +130,7 @@ def render_text(report: StatusReport) -> str:
         table = []
         for row in report.stores:
             when = row.earliest_deletion.replace(microsecond=0) if row.earliest_deletion else None
-            cells = [row.name, row.id, TYPE_LABEL.get(row.type, row.type), _connection(row), _keys(row),
+            cells = [printable(row.name), printable(row.id), TYPE_LABEL.get(row.type, row.type), _connection(row), _keys(row),
                      _iso(when) or "-"]
             if report.manifests_given:
                 cells.append({"managed": "yes", "decommissioning": "yes (absent)"}.get(row.management or "", "no"))
@@ -147,7 +148,8 @@ def render_text(report: StatusReport) -> str:
                       + ", ".join(unmanaged)]
     if report.not_created:
         lines += ["", "Declared in the manifests but not in KMS (apply creates them): " + ", ".join(report.not_created)]
-    return "\n".join(lines) + "\n"
+    # names come from AWS: every line is made printable (control characters shown as escapes)
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def render_json(report: StatusReport) -> str:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 
 from reconciler import __version__
 from reconciler.aws import Connection, Target, connect, env_region
+from reconciler.display import printable
 from reconciler.errors import RefusedError, StalePlanError, UserError
 from reconciler.plan.build import Desired, build_desired
 from reconciler.plan.model import FORMAT_VERSION, Plan, iso, plan_digest
@@ -52,9 +53,13 @@ def validate_paths(paths: list[str], *, check_secrets: bool = False, allow_outsi
 
 
 def resolve_region(target: Target, loaded) -> str:
+    from reconciler.regions import check_region
+
     if target.region:
+        check_region(target.region, "--region")
         return target.region
     if env_region():
+        check_region(env_region(), "AWS_REGION" if os.environ.get("AWS_REGION") else "AWS_DEFAULT_REGION")
         return env_region()  # type: ignore[return-value]
     regions = sorted({m.model.spec.region for m in loaded.manifests if m.model.spec.region})
     if len(regions) == 1:
@@ -69,14 +74,15 @@ def resolve_region(target: Target, loaded) -> str:
 
 # -- plan ----------------------------------------------------------------------------------------
 
-def build_plan(desired: Desired, live, now: datetime, paths: list[str]) -> Plan:
+def build_plan(desired: Desired, live, now: datetime, paths: list[str],
+               target: dict[str, Any] | None = None) -> Plan:
     steps, findings = diff(desired.state, live, now)
     managed = sorted(desired.state.names())
     return Plan(
         region=desired.state.region, steps=steps, findings=findings, created_at=now,
         tool_version=__version__, manifests_digest=desired.digest,
         live_digest=live.digest(only=set(managed)), manifest_paths=tuple(paths),
-        managed_stores=tuple(managed), observed=live.to_dict(only=set(managed)),
+        managed_stores=tuple(managed), observed=live.to_dict(only=set(managed)), target=target or {},
     )
 
 
@@ -108,20 +114,43 @@ def make_plan(paths: list[str], target: Target, *, allow_outside_root: bool = Fa
     desired = _desired_for(paths, target, allow_outside_root)
     with connect(target, desired.state.region) as conn:
         live = read_live_state(conn, desired)
-        return PlanResult(build_plan(desired, live, conn.now(), paths), desired)
+        return PlanResult(build_plan(desired, live, conn.now(), paths, conn.identity()), desired)
+
+
+MAX_PLAN_FILE_BYTES = 256 * 1024 * 1024  # a plan of 50,000 keys is a few tens of MB
 
 
 def save_plan(plan: Plan, path: str) -> None:
+    """Write the plan file atomically (a temporary file beside it, then a rename)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(plan.to_json(), encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        if target.exists() and not target.is_file():
+            raise IsADirectoryError(21, "not a regular file")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(plan.to_json(), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise UserError(f"cannot write the plan to {path} ({exc.strerror or exc}); choose another --out path, "
+                        "e.g. plans/plan.json") from None
 
 
 def load_plan_file(path: str) -> Plan:
+    import stat
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if not stat.S_ISREG(os.stat(path).st_mode):  # before open: opening a FIFO would block
+            raise UserError(f"{path} is not a plan file (not a regular file)")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_PLAN_FILE_BYTES + 1)
+        if len(raw) > MAX_PLAN_FILE_BYTES:
+            raise RefusedError(f"{path}: larger than {MAX_PLAN_FILE_BYTES // (1024 * 1024)} MiB, so not a plan file "
+                               "reconciler wrote; make a new plan")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise UserError(f"{path}: no such plan file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -155,7 +184,7 @@ def describe_drift(before: dict[str, Any], after: dict[str, Any]) -> str:
     for kind, changes in delta.items():
         items = changes.items() if isinstance(changes, dict) else [(c, None) for c in changes]
         for where, change in list(items)[:10]:
-            where = str(where).replace("root", "", 1)
+            where = printable(str(where).replace("root", "", 1))
             if kind == "values_changed":
                 lines.append(f"  {where}: {change['old_value']!r} -> {change['new_value']!r}")
             elif "added" in kind:
@@ -231,6 +260,24 @@ def limiter_for(conn: Connection):
     if conn.sandbox is None:
         return RateLimiter()
     return RateLimiter(clock=lambda: conn.now().timestamp(), sleep=conn.sleep)
+
+
+def _describe_target(target: dict[str, Any]) -> str:
+    if target.get("sandbox"):
+        return f"the embedded sandbox in {target['sandbox']}"
+    where = f"account {target.get('account')}, region {target.get('region')}"
+    return where + (f", endpoint {target['endpoint']}" if target.get("endpoint") else ", the default AWS endpoint")
+
+
+def check_target(plan: Plan, plan_path: str, here: dict[str, Any]) -> None:
+    """A saved plan is applied only where it was made: the same account, region and endpoint, or
+    the same embedded sandbox. (Two empty accounts have the same empty live state: the live-state
+    check alone cannot tell them apart.)"""
+    fields = ("account", "region", "endpoint", "sandbox")
+    if any(plan.target.get(f) != here.get(f) for f in fields):
+        raise RefusedError(f"{plan_path} was made for {_describe_target(plan.target)}, but this apply reaches "
+                           f"{_describe_target(here)}; nothing was changed. Apply it with the connection flags it "
+                           "was made with, or make a new plan for this target")
 
 
 def check_destroy(plan: Plan, allow_destroy: bool) -> None:
@@ -309,6 +356,9 @@ def force_unlock(table: str, run_id: str, *, region: str | None, profile: str | 
     region = region or env_region()
     if not region:
         raise UserError("no AWS region: pass --region (the region of the apply whose lock this is) or set AWS_REGION")
+    from reconciler.regions import check_region
+
+    check_region(region, "--region")
     session = boto3.Session(profile_name=profile, region_name=region)
     account = session.client("sts", region_name=region).get_caller_identity()["Account"]
     client = session.client("dynamodb", region_name=region, config=client_config())
@@ -364,8 +414,10 @@ def _note_interrupted_run(journal_path: str | None, *, locked: bool) -> None:
 def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
               confirm: Callable[[str], bool]) -> int:
     from reconciler.apply.executor import Executor, ExecutorOptions, Redactor
-    from reconciler.apply.journal import Journal
+    from reconciler.apply.journal import Journal, check_journal_path
     from reconciler.apply.progress import Progress
+
+    check_journal_path(request.journal_path)
 
     if request.lock_table and request.target.sandbox:
         raise UserError("--lock-table is for AWS (or a served sandbox, with AWS_ENDPOINT_URL_DYNAMODB): the "
@@ -394,6 +446,8 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
     with connect(target, desired.state.region) as conn, apply_lock(request, conn, run_id) as lock, \
             _signals_stop(executor_box, request.handle_signals):
         _note_interrupted_run(request.journal_path, locked=lock is not None)
+        if saved:
+            check_target(saved_plan, plan_path, conn.identity())
         live = read_live_state(conn, desired)
         if saved:
             now_digest = live.digest(only=set(saved_plan.managed_stores))
@@ -404,7 +458,7 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
             check_saved_steps(saved_plan, plan_path, desired, live)
             plan = saved_plan
         else:
-            plan = build_plan(desired, live, conn.now(), paths)
+            plan = build_plan(desired, live, conn.now(), paths, conn.identity())
             if request.fmt == "text":
                 print_plan(plan, "text")
         if plan.refusals:
@@ -455,18 +509,18 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
         print(f"\nApply: {counts['ok']} done, {counts['failed']} failed, {counts['skipped']} skipped, "
               f"{counts['deferred']} deferred.", file=out)
         for failed in result.by_outcome("failed"):
-            print(f"  ✗ {failed.step.id}: {redactor(failed.message)}", file=out)
+            print(printable(f"  ✗ {failed.step.id}: {redactor(failed.message)}"), file=out)
         if counts["skipped"]:
             reason = "apply was interrupted" if executor.stopped else "a step they depend on failed"
-            print(f"  skipped because {reason}: "
-                  + ", ".join(r.step.id for r in result.by_outcome("skipped")), file=out)
+            print(printable(f"  skipped because {reason}: "
+                            + ", ".join(r.step.id for r in result.by_outcome("skipped"))), file=out)
     if result.failed:
         return 1
     if result.deferred:
         if request.fmt == "text":
             when = iso(rerun) if rerun else "the deferred date"
-            print(f"Deferred steps remain: re-run after {when} to finish "
-                  f"({', '.join(r.step.id for r in result.deferred)}).", file=out)
+            print(printable(f"Deferred steps remain: re-run after {when} to finish "
+                            f"({', '.join(r.step.id for r in result.deferred)})."), file=out)
         return 2
     if request.fmt == "text":
         print("Converged: the live state matches the manifests.", file=out)

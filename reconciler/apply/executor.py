@@ -40,8 +40,8 @@ from reconciler.aws import Connection
 from reconciler.connection_errors import fix_for
 from reconciler.errors import UserError
 from reconciler.live.model import aware_utc
-from reconciler.plan.model import Plan, Step, iso
-from reconciler.plan.planner import MANAGED_TAG
+from reconciler.plan.model import Plan, Step, ceil_seconds, iso
+from reconciler.plan.matching import MANAGED_TAG
 from reconciler.ratelimit import RateLimiter
 
 RETRYABLE = {"ThrottlingException", "KMSInternalException", "DependencyTimeoutException",
@@ -164,6 +164,10 @@ class Executor:
         self.kms_once = conn.session.client("kms", **kwargs)
         self._store_ids: dict[str, str] = {}
         self._key_ids: dict[tuple[str, str], str] = {}  # (store, ident) -> KeyId
+        # store -> the DeletionDates KMS gave the keys this run scheduled: a deferred delete_store
+        # waits for these, not for the date the plan estimated when it was made
+        self._deletion_dates: dict[str, list[datetime]] = {}
+        self._failed_updates: set[str] = set()  # stores whose update_store failed in this run
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -302,6 +306,10 @@ class Executor:
 
     def _connect_store(self, step: Step) -> str:
         message = self._connect(step)
+        with self._lock:
+            restored = step.store in self._failed_updates
+        if restored:
+            message += " on the store's previous settings (the update failed; the store is as it was)"
         return message + self._set_hidden_enabled(step)
 
     def _set_hidden_enabled(self, step: Step) -> str:
@@ -402,6 +410,8 @@ class Executor:
                     raise
                 if meta.get("CustomKeyStoreId") != store_id:
                     continue
+                if meta.get("KeyState") == "PendingDeletion":
+                    continue  # never what this run created
                 if xks_key_id and (meta.get("XksKeyConfiguration") or {}).get("Id") == xks_key_id:
                     return meta["KeyId"]
                 if not xks_key_id:
@@ -493,9 +503,29 @@ class Executor:
             if _code(exc) == "KMSInvalidStateException":
                 meta = self.call("DescribeKey", "describe_key", KeyId=p["keyId"])["KeyMetadata"]
                 if meta.get("KeyState") == "PendingDeletion":
-                    return f"already pending deletion until {iso(aware_utc(meta.get('DeletionDate')))}"
+                    when = aware_utc(meta.get("DeletionDate"))
+                    self._note_deletion(step.store, when)
+                    return f"already pending deletion until {iso(when)}"
             raise
-        return f"pending deletion until {iso(aware_utc(result.get('DeletionDate')))}"
+        when = aware_utc(result.get("DeletionDate"))
+        self._note_deletion(step.store, when)
+        return f"pending deletion until {iso(when)}"
+
+    def _note_deletion(self, store: str, when: datetime | None) -> None:
+        if when is not None:
+            with self._lock:
+                self._deletion_dates.setdefault(store, []).append(when)
+
+    def _deferred_until(self, step: Step, planned: datetime | None) -> datetime | None:
+        """When a deferred step can run: for delete_store, the latest DeletionDate of the store's
+        keys, counting the dates KMS gave the keys this run scheduled (a saved plan applied days
+        after it was made schedules them later than the plan could know)."""
+        if step.action.value != "delete_store":
+            return planned
+        with self._lock:
+            dates = list(self._deletion_dates.get(step.store, ()))
+        dates += [planned] if planned else []
+        return ceil_seconds(max(dates)) if dates else None
 
     def _cancel_key_deletion(self, step: Step) -> str:
         try:
@@ -582,6 +612,9 @@ class Executor:
             result = StepResult(step, "failed", f"unexpected error ({type(exc).__name__}: {exc})",
                                 error_code="InternalError")
         result.message = self.redact(result.message)
+        if result.outcome == "failed" and step.action.value == "update_store":
+            with self._lock:
+                self._failed_updates.add(step.store)
         result.elapsed = time.monotonic() - started
         self._event(step, result.outcome, message=result.message, errorCode=result.error_code,
                     elapsed=round(result.elapsed, 3), deferredUntil=iso(result.deferred_until))
@@ -596,13 +629,14 @@ class Executor:
                 result = StepResult(step, "skipped", "not started: apply was interrupted")
                 self._event(step, "skipped", message=result.message)
             elif step.deferred_until is not None and step.deferred_until > now:
-                result = StepResult(step, "deferred", f"deferred until {iso(step.deferred_until)}",
-                                    deferred_until=step.deferred_until)
-                self._event(step, "deferred", message=result.message, deferredUntil=iso(step.deferred_until))
+                until = self._deferred_until(step, step.deferred_until)
+                result = StepResult(step, "deferred", f"deferred until {iso(until)}", deferred_until=until)
+                self._event(step, "deferred", message=result.message, deferredUntil=iso(until))
             elif blockers:
                 first = blockers[0]
                 if all(b.outcome == "deferred" for b in blockers):
-                    until = max((b.deferred_until for b in blockers if b.deferred_until), default=None)
+                    until = self._deferred_until(
+                        step, max((b.deferred_until for b in blockers if b.deferred_until), default=None))
                     result = StepResult(step, "deferred", f"waits for {first.step.id}", deferred_until=until)
                     self._event(step, "deferred", message=result.message, deferredUntil=iso(until))
                 else:

@@ -13,37 +13,111 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from reconciler.errors import UserError
 
 DEFAULT_JOURNAL = "plans/journal.jsonl"
 
 
+def _warn(message: str) -> None:
+    print(f"Warning: {message}", file=sys.stderr, flush=True)
+
+
 class Journal:
-    def __init__(self, path: str | os.PathLike | None) -> None:
+    """The journal file, opened (and checked) before an apply's first step.
+
+    It is an aid, not a precondition of the apply: a journal that cannot be opened refuses the
+    run before anything changes (:class:`UserError`, exit 1, with the fix); a write that fails
+    later (a full disk) is one warning, after which the run carries on without it.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, *, warn: Callable[[str], None] = _warn) -> None:
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
         self._fh = None
+        self._warn = warn
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")
-            if _ends_mid_line(self.path):
-                self._fh.write("\n")  # a killed writer left a partial line: do not glue onto it
+            self._fh = _open_for_append(self.path)
 
     def write(self, event: dict[str, Any]) -> None:
         if self._fh is None:
             return
         line = json.dumps(event, sort_keys=True, default=str)
         with self._lock:
-            self._fh.write(line + "\n")
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            if self._fh is None:
+                return
+            try:
+                self._fh.write(line + "\n")
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            except OSError as exc:
+                self._give_up(exc)
+
+    def _give_up(self, exc: OSError) -> None:
+        self._warn(f"cannot write the journal {self.path} ({exc.strerror or exc}); the apply carries on "
+                   "without it (its progress is still printed)")
+        try:
+            self._fh.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        self._fh = None
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        with self._lock:
+            if self._fh is not None:
+                try:
+                    self._fh.close()
+                except OSError as exc:
+                    self._give_up(exc)
+                self._fh = None
+
+
+_FIX = "pass --journal FILE with a writable file path, or --no-journal"
+
+
+def check_journal_path(path: str | os.PathLike | None) -> None:
+    """Refuse, before anything happens, a journal path that cannot be a journal file (a
+    directory, a device, a pipe, a path under a file); :class:`Journal` opens it later."""
+    if not path:
+        return
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UserError(f"--journal {path}: {exc.strerror}; {_FIX}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise UserError(f"--journal {path} is {what}; {_FIX}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"--journal {path}: {parent} is not a directory; {_FIX}")
+            break
+
+
+def _open_for_append(path: Path):
+    fix = _FIX
+    check_journal_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot open the journal {path} ({exc.strerror or exc}); {fix}") from None
+    try:
+        if _ends_mid_line(path):
+            fh.write("\n")  # a killed writer left a partial line: do not glue onto it
+            fh.flush()
+    except OSError as exc:
+        fh.close()
+        raise UserError(f"cannot write the journal {path} ({exc.strerror or exc}); {fix}") from None
+    return fh
 
 
 def _ends_mid_line(path: Path) -> bool:
@@ -82,11 +156,13 @@ def interrupted_run(path: str | os.PathLike, tail_bytes: int = 256 * 1024) -> di
     """The last run in the journal if it has no ``run-end``: its id, start time and last finished
     step (``lastStep``, e.g. ``ok payments:connect_store``); None when it ended or there is none."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None  # a device or a pipe has no previous run (and may never end)
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - tail_bytes))
-            data = fh.read()
+            data = fh.read(tail_bytes)
     except OSError:
         return None
     lines = data.decode("utf-8", errors="replace").splitlines()

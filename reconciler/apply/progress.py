@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, TextIO
 
 from reconciler.apply.journal import Journal
+from reconciler.display import printable
 
 
 class Progress:
@@ -46,7 +47,7 @@ class Progress:
         kind = event.get("event")
         step = event.get("step", "")
         if kind == "wait":
-            text = f"  … {step}: {event.get('state')} ({event.get('waited', 0):.0f}s)"
+            text = printable(f"  … {step}: {event.get('state')} ({event.get('waited', 0):.0f}s)")
             if self.tty:
                 if self._status is None:
                     self._status = self._console.status(text)
@@ -75,7 +76,7 @@ class Progress:
             line = f"⏸ {step}: {event.get('message', '')}"
         else:
             line = f"{kind}: {event.get('message', '')}"
-        self.stream.write(line + "\n")
+        self.stream.write(printable(line) + "\n")
         self.stream.flush()
 
     def close(self) -> None:

@@ -44,6 +44,9 @@ from reconciler.manifest.secrets import SecretError, SensitiveStr, resolve_secre
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 MAX_EXPANDED_NODES = 100_000  # guards against "billion laughs" alias bombs
+# a KeyStore manifest is a few KB (a store with 1,000 keys is about 150 KB): a larger file is a
+# mistake (a log, a dump) and reading and parsing it would take seconds to minutes
+MAX_MANIFEST_BYTES = 1024 * 1024
 
 Loc = tuple[Union[str, int], ...]
 
@@ -283,7 +286,7 @@ def _pretty_tag(tag: str) -> str:
     return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
 
 
-def _tag_problems(root: Node) -> list[tuple[Node, str]]:
+def _node_problems(root: Node) -> list[tuple[Node, str]]:
     out: list[tuple[Node, str]] = []
     seen: set[int] = set()
     stack = [root]
@@ -300,12 +303,20 @@ def _tag_problems(root: Node) -> list[tuple[Node, str]]:
             else:
                 out.append((node, f"unsupported YAML tag {tag}: manifests are plain YAML (mappings, lists, "
                                   "strings, numbers, booleans)"))
+        if isinstance(node, ScalarNode) and isinstance(node.value, str) and _SURROGATE.search(node.value):
+            char = _SURROGATE.search(node.value).group()
+            out.append((node, f"the text holds a lone UTF-16 surrogate (\\u{ord(char):04x}, written as an escape), "
+                              "which is not a Unicode character and cannot be sent to KMS as UTF-8; write the "
+                              "character itself, or its pair of surrogates as one escape (\\U0001F600)"))
         if isinstance(node, SequenceNode):
             stack.extend(node.value)
         elif isinstance(node, MappingNode):
             for key, value in node.value:
                 stack.extend((key, value))
     return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _TooLarge(Exception):
@@ -559,11 +570,21 @@ def _validation_problems(file: str, node: Node, exc: ValidationError) -> list[Pr
 
 
 def _load_file(path: Path, root: Path, default_region: str | None) -> tuple[list[LoadedManifest], list[Problem]]:
+    import stat
+
     file = str(path)
     try:
-        raw = path.read_bytes()
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or a device: reading it could block or never end
+            return [], [Problem(file, None, None, "not a regular file; a manifest must be a YAML file")]
+        if st.st_size > MAX_MANIFEST_BYTES:
+            return [], [_too_large(file, st.st_size)]
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_MANIFEST_BYTES + 1)
     except OSError as exc:
         return [], [Problem(file, None, None, f"cannot read the file: {exc.strerror or exc}")]
+    if len(raw) > MAX_MANIFEST_BYTES:  # it grew while being read
+        return [], [_too_large(file, len(raw))]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -582,6 +603,12 @@ def _load_file(path: Path, root: Path, default_region: str | None) -> tuple[list
         except yaml.YAMLError:
             pass  # parsed again below, for the pure-Python loader's error message
     return _parse_file(_ManifestLoader, file, path, root, text, default_region)
+
+
+def _too_large(file: str, size: int) -> Problem:
+    return Problem(file, None, None, f"the file is {size:,} bytes, larger than the {MAX_MANIFEST_BYTES // 1024} KiB "
+                                     "a manifest file may be; is it a manifest? Split large sets of stores into "
+                                     "one file per store")
 
 
 def _parse_file(loader_class: Any, file: str, path: Path, root: Path, text: str, default_region: str | None,
@@ -621,7 +648,7 @@ def _load_document(loader: _ManifestLoader, file: str, path: Path, root: Path, n
     problems = _document_problems(file, node, index)
     if problems:
         return None, problems
-    for bad, message in _tag_problems(node):
+    for bad, message in _node_problems(node):
         problems.append(Problem(file, bad.start_mark.line + 1, bad.start_mark.column + 1, message))
     if problems:
         return None, problems
@@ -629,8 +656,9 @@ def _load_document(loader: _ManifestLoader, file: str, path: Path, root: Path, n
         _check_expansion(node)
     except _TooLarge:
         return None, [Problem(file, node.start_mark.line + 1, node.start_mark.column + 1,
-                              f"document {index + 1} expands to more than {MAX_EXPANDED_NODES} YAML nodes "
-                              "through aliases; write it out without them")]
+                              f"document {index + 1} has more than {MAX_EXPANDED_NODES:,} YAML nodes (counting "
+                              "each use of an alias in full); a KeyStore manifest has a few hundred: is this a "
+                              "manifest? Remove aliases that repeat large parts, or split the document")]
     except _Recursive as exc:
         mark = exc.node.start_mark
         return None, [Problem(file, mark.line + 1, mark.column + 1, "a YAML alias refers to the node that "

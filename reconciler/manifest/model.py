@@ -37,6 +37,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from reconciler.regions import region_problem
+
 API_VERSION = "reconciler/v1"
 KIND = "KeyStore"
 
@@ -161,7 +163,7 @@ def _alias_problem(value: str) -> str | None:
 
 
 _NAME = KmsString(expect="1 to 256 characters", min_length=1, max_length=256)
-_REGION = KmsString(expect="an AWS region name such as us-east-1",
+_REGION = KmsString(expect="an AWS region name such as us-east-1", check=region_problem,
                     pattern=r"^[a-z]{2,}(-[a-z]+)+-[0-9]{1,2}$")
 _ACCOUNT = KmsString(expect="a 12-digit AWS account id (quote it in YAML)", pattern=r"^[0-9]{12}$")
 _URI_ENDPOINT = KmsString(expect="https:// followed by a host name of letters, digits, dots and hyphens",
@@ -178,8 +180,11 @@ _ACCESS_KEY_ID = KmsString(expect="20 to 30 characters of A-Z and 2-7", pattern=
                            min_length=20, max_length=30, echo=False)
 _XKS_KEY_ID = KmsString(expect="1 to 128 letters, digits, '-', '_' or '.'", pattern=r"^[a-zA-Z0-9_.-]+$",
                         min_length=1, max_length=128)
-_ALIAS = KmsString(expect="'alias/' followed by letters, digits, ':', '/', '_' or '-'",
-                   pattern=r"^alias/[a-zA-Z0-9:/_-]+$", min_length=1, max_length=256,
+# AliasName: the model's pattern ^[a-zA-Z0-9:/_-]+$ admits ':' (it also matches alias ARNs), but
+# its documentation, which KMS enforces, says "It can contain only alphanumeric characters,
+# forward slashes (/), underscores (_), and dashes (-)": KMS refuses alias/team:app
+_ALIAS = KmsString(expect="'alias/' followed by letters, digits, '/', '_' or '-'",
+                   pattern=r"^alias/[a-zA-Z0-9/_-]+$", min_length=1, max_length=256,
                    check=_alias_problem, not_pattern=r"^alias/aws/")
 _DESCRIPTION = KmsString(expect="at most 8192 characters", max_length=8192)
 _TAG_KEY = KmsString(expect="1 to 128 characters, not starting with 'aws:'", min_length=1, max_length=128,
@@ -450,8 +455,8 @@ class ManagedKey(BaseModel):
 
     alias: Optional[Annotated[str, _ALIAS]] = Field(
         default=None,
-        description="The key's alias, e.g. alias/payments-primary: 'alias/' then letters, digits, ':', '/', "
-                    "'_' or '-', not under alias/aws/. Required for keys of a CloudHSM store, where it "
+        description="The key's alias, e.g. alias/payments-primary: 'alias/' then letters, digits, '/', "
+                    "'_' or '-' (no ':'), not under alias/aws/. Required for keys of a CloudHSM store, where it "
                     "identifies the key; optional for XKS keys. Unique per account and region.")
     xksKeyId: Optional[Annotated[str, _XKS_KEY_ID]] = Field(
         default=None,

@@ -103,6 +103,10 @@ def resolve_secret(
     return SensitiveStr(value)
 
 
+# the largest value a reference holds is a trust anchor certificate (at most 5,000 characters)
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
 def _read_secret_file(path_text: str, manifest_dir: Path, root: Path, allow_outside_root: bool,
                       where: str) -> str:
     given = Path(path_text)
@@ -122,10 +126,14 @@ def _read_secret_file(path_text: str, manifest_dir: Path, root: Path, allow_outs
     if not real.is_file():
         raise SecretError(f"{where}secret file {path_text!r} is not a regular file ({real})")
     try:
-        data = real.read_bytes()
+        with open(real, "rb") as fh:
+            data = fh.read(MAX_SECRET_FILE_BYTES + 1)
     except OSError as exc:
         raise SecretError(f"{where}cannot read secret file {path_text!r}: {exc.strerror or exc}; check "
                           "its permissions") from None
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise SecretError(f"{where}secret file {path_text!r} is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB; "
+                          "it must hold only the value (a secret, a password or a PEM certificate)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -103,6 +103,14 @@ def build_desired(loaded, region: str, paths: list[str], *, allow_outside_root: 
                 trust_anchor_certificate=_plain(inputs, name, spec.cloudHsm.trustAnchorCertificate,
                                                 "spec.cloudHsm.trustAnchorCertificate"),
             )
+        identity = []
+        if not present and spec.cloudHsm is not None and spec.cloudHsm.clusterId:
+            identity.append(("cloudHsm.clusterId", spec.cloudHsm.clusterId))
+        if not present and spec.xks is not None:
+            if spec.xks.uriEndpoint:
+                identity.append(("xks.uriEndpoint", spec.xks.uriEndpoint))
+            if spec.xks.vpcEndpointServiceName:
+                identity.append(("xks.vpcEndpointServiceName", spec.xks.vpcEndpointServiceName))
         keys = tuple(
             DesiredKey(alias=k.alias, xks_key_id=k.xksKeyId, description=k.description, enabled=k.enabled,
                        tags=tuple(sorted(k.tags.items())))
@@ -111,7 +119,7 @@ def build_desired(loaded, region: str, paths: list[str], *, allow_outside_root: 
         stores.append(DesiredStore(
             name=name, type=spec.type, state=spec.state, connection=spec.connection,
             pending_window_days=spec.deletion.pendingWindowDays, xks=xks, cloudhsm=cloudhsm, keys=keys,
-            source=entry.source, account=spec.account,
+            source=entry.source, account=spec.account, identity=tuple(identity),
         ))
     return Desired(state=DesiredState(region=region, stores=tuple(stores)), digest=digest(chosen),
                    inputs=inputs, skipped=skipped)

@@ -52,6 +52,9 @@ class DesiredStore:
     keys: tuple[DesiredKey, ...] = ()
     source: str = ""  # FILE:LINE of the manifest, for messages
     account: str | None = None
+    # for a decommission: the identifying settings the manifest gives (e.g. ("cloudHsm.clusterId",
+    # "cluster-...")), which the live store must have before anything of it is destroyed
+    identity: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
-FORMAT_VERSION = 1
+# 2: the plan records its target (account, region, endpoint or sandbox) and apply refuses another
+FORMAT_VERSION = 2
 SENSITIVE = "(sensitive)"
 
 
@@ -137,6 +138,8 @@ class Plan:
     manifest_paths: tuple[str, ...] = ()
     managed_stores: tuple[str, ...] = ()
     observed: dict[str, Any] = field(default_factory=dict)  # the live state the plan was made from
+    # where the live state was read: {"account", "region", "endpoint", "sandbox"} (Connection.identity)
+    target: dict[str, Any] = field(default_factory=dict)
 
     @property
     def refusals(self) -> tuple[Finding, ...]:
@@ -161,6 +164,7 @@ class Plan:
             "createdAt": iso(self.created_at),
             "toolVersion": self.tool_version,
             "region": self.region,
+            "target": self.target,
             "manifests": {"digest": self.manifests_digest, "paths": list(self.manifest_paths)},
             "liveState": {"digest": self.live_digest, "stores": list(self.managed_stores),
                           "observed": self.observed},
@@ -192,6 +196,7 @@ class Plan:
             live_digest=live.get("digest", ""),
             managed_stores=tuple(live.get("stores", [])),
             observed=live.get("observed") or {},
+            target=dict(data.get("target") or {}),
         )
 
 

@@ -22,11 +22,8 @@ from typing import Any
 from reconciler.connection_errors import fix_for
 from reconciler.live.model import LiveKey, LiveState, LiveStore
 from reconciler.plan.desired import DesiredKey, DesiredState, DesiredStore
+from reconciler.plan.matching import MANAGED_TAG, KeyMatch, match_keys
 from reconciler.plan.model import SENSITIVE, Action, Finding, Step, ceil_seconds, iso
-
-# Set on every key the tool creates (its XksKeyId or alias): lets the executor find a key it
-# created before a lost response, and lets CloudHSM keys be matched when their alias is gone.
-MANAGED_TAG = "reconciler:managed-key"
 
 # XKS fields UpdateCustomKeyStore accepts while the store is CONNECTED (API Reference:
 # "you can update the name, XksProxyUriPath and XksProxyAuthenticationCredential of a connected
@@ -67,19 +64,47 @@ def diff(desired: DesiredState, live: LiveState, now: datetime) -> tuple[tuple[S
                      "is in no manifest; it is left as it is")
     for want in sorted(desired.stores, key=lambda s: s.name):
         have = live.stores.get(want.name)
-        if want.state == "absent":
+        mismatch = _identity_mismatch(want, have)
+        if mismatch:
+            out.find("refused", want.name, mismatch)
+        elif want.state == "absent":
             _decommission(want, have, now, out)
         elif have is None:
             _create(want, live, out)
-        elif have.type != want.type:
-            out.find("refused", want.name,
-                     f"the store is {have.type} in KMS but {want.type} in {want.source or 'the manifest'}: "
-                     "KMS cannot change a store's type, and this tool never deletes a store to recreate it. "
-                     "Set spec.type back, or decommission this store (state: absent) and declare a new one "
-                     "under another name")
         else:
             _reconcile(want, have, live, out)
     return tuple(out.steps), tuple(out.findings)
+
+
+def _identity_mismatch(want: DesiredStore, have: LiveStore | None) -> str | None:
+    """Why the live store of that name is not the store the manifest means, or None.
+
+    The name finds the store; its type (and, for a decommission, whatever identifying settings
+    the manifest gives) must agree before anything is planned for it. A decommission above all
+    must name exactly what it destroys."""
+    if have is None:
+        return None
+    where = want.source or "the manifest"
+    if have.type != want.type:
+        if want.state == "absent":
+            return (f"the manifest ({where}) decommissions a {want.type} store named {want.name}, but the store "
+                    f"of that name in KMS ({have.id}) is {have.type}; nothing of it is scheduled for deletion. "
+                    "A decommission must name exactly what it destroys: set spec.type to the store's type if "
+                    "this is the store to delete")
+        return (f"the store is {have.type} in KMS but {want.type} in {where}: KMS cannot change a store's "
+                "type, and this tool never deletes a store to recreate it. Set spec.type back, or decommission "
+                "this store (state: absent) and declare a new one under another name")
+    if want.state == "absent":
+        live_values = {"cloudHsm.clusterId": have.cloudhsm_cluster_id,
+                       "xks.uriEndpoint": have.xks.uri_endpoint if have.xks else None,
+                       "xks.vpcEndpointServiceName": have.xks.vpc_endpoint_service_name if have.xks else None}
+        wrong = [f"spec.{name} is {value!r} but the store's is {live_values.get(name)!r}"
+                 for name, value in want.identity if live_values.get(name) != value]
+        if wrong:
+            return (f"the manifest ({where}) decommissions {want.name}, but the store of that name in KMS "
+                    f"({have.id}) is not the one it describes: {'; '.join(wrong)}; nothing of it is scheduled "
+                    "for deletion. A decommission must name exactly what it destroys")
+    return None
 
 
 # -- create ------------------------------------------------------------------------------------
@@ -264,7 +289,8 @@ def _reconcile(want: DesiredStore, have: LiveStore, live: LiveState, out: _Build
         return
     state = have.connection_state
     keys_note = f"; its {len(have.keys)} key(s) are unavailable until it reconnects" if have.keys else ""
-    hidden = _hidden_enabled(want, have)
+    match = match_keys(want, have)
+    hidden = _hidden_enabled(want, match)
 
     def connect_params(**params: Any) -> dict[str, Any]:
         # KMS hides whether a key is enabled while its store is not connected (KeyState
@@ -311,9 +337,18 @@ def _reconcile(want: DesiredStore, have: LiveStore, live: LiveState, out: _Build
             updated = out.add(Action.update_store, want.name,
                               f"changes {', '.join(sorted(changes))}",
                               params=_update_params(want, have, changes, False), depends_on=[first])
-            if wants_connected:
+            if wants_connected and first is not None:
+                # the plan disconnected a connected store: reconnect it whatever the update's
+                # outcome, so a failed update leaves the store as the user had it (connected, on
+                # its previous settings) and the failure is reported; the store's chain runs in
+                # order, so the connect still comes after the update
                 connect_after = out.add(Action.connect_store, want.name,
-                                        "reconnects after the update; apply waits for CONNECTED",
+                                        "reconnects after the update (if the update fails, on the previous "
+                                        "settings: the store stays as it was); apply waits for CONNECTED",
+                                        params=connect_params(), depends_on=[first])
+            elif wants_connected:
+                connect_after = out.add(Action.connect_store, want.name,
+                                        "connects after the update; apply waits for CONNECTED",
                                         params=connect_params(), depends_on=[updated])
             else:
                 blocked_keys = True
@@ -332,34 +367,27 @@ def _reconcile(want: DesiredStore, have: LiveStore, live: LiveState, out: _Build
             blocked_keys = True
         elif not wants_connected:
             blocked_keys = True
-    _reconcile_keys(want, have, live, connect_after, blocked_keys, out)
+    _reconcile_keys(want, have, live, match, connect_after, blocked_keys, out)
 
 
-def _hidden_enabled(want: DesiredStore, have: LiveStore) -> dict[str, bool]:
+def _hidden_enabled(want: DesiredStore, match: KeyMatch) -> dict[str, bool]:
     """KeyId -> declared ``enabled``, for the declared keys whose enabled state KMS hides now."""
     hidden = {}
     for key in want.keys:
-        live_key = _match(have, key)
+        live_key = match.live_key(key)
         if live_key is not None and live_key.key_state == "Unavailable":
             hidden[live_key.key_id] = key.enabled
     return dict(sorted(hidden.items()))
 
 
-def _match(have: LiveStore, key: DesiredKey) -> LiveKey | None:
-    for live_key in have.keys:
-        if key.xks_key_id:
-            if live_key.xks_key_id == key.xks_key_id:
-                return live_key
-        elif key.alias and (key.alias in live_key.aliases or live_key.tag_dict.get(MANAGED_TAG) == key.alias):
-            return live_key
-    return None
-
-
-def _reconcile_keys(want: DesiredStore, have: LiveStore, live: LiveState, connect_after: str | None,
-                    blocked: bool, out: _Builder) -> None:
+def _reconcile_keys(want: DesiredStore, have: LiveStore, live: LiveState, match: KeyMatch,
+                    connect_after: str | None, blocked: bool, out: _Builder) -> None:
     matched: set[str] = set()
     for key in want.keys:
-        live_key = _match(have, key)
+        if key.ident in match.refused:
+            out.find("refused", want.name, match.refused[key.ident], key=key.ident)
+            continue
+        live_key = match.live_key(key)
         if live_key is None:
             if blocked:
                 out.find("note", want.name,
@@ -373,9 +401,10 @@ def _reconcile_keys(want: DesiredStore, have: LiveStore, live: LiveState, connec
     for live_key in have.keys:
         if live_key.key_id not in matched:
             label = _label(live_key)
+            what = match.notes.get(live_key.key_id)
             out.find("drift_key", want.name,
-                     f"key {live_key.key_id} ({live_key.key_state}) is in the store but not in the manifest; "
-                     "it is left as it is", key=label)
+                     f"key {live_key.key_id} ({live_key.key_state}) is in the store but not in the manifest"
+                     + (f"; {what}" if what else "") + "; it is left as it is", key=label)
 
 
 def _reconcile_key(want: DesiredStore, key: DesiredKey, live_key: LiveKey, have: LiveStore,

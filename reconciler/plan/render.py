@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.display import fence, markdown, printable
 from reconciler.plan.model import Plan, Step, iso
 
 _STYLE = {"+": "green", "~": "yellow", "-": "red"}
@@ -53,13 +54,13 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         return f"[{_STYLE[symbol]}]{text}[/]" if color else text
 
     def esc(text: str) -> str:
+        # every line holds values from AWS or the manifests: make control characters visible,
+        # and keep rich from reading a name as markup
+        text = printable(text)
         return text.replace("[", "\\[") if color else text
 
     out: list[str] = []
-    head = f"Region {plan.region}"
-    if plan.created_at:
-        head += f", live state read {iso(plan.created_at)}"
-    out.append(esc(head))
+    out.append(esc(_target_line(plan)))
     out.append("")
     by_store: dict[str, list[Step]] = {}
     for step in plan.steps:
@@ -96,20 +97,34 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
+def _target_line(plan: Plan) -> str:
+    target = plan.target or {}
+    where = f"Region {plan.region}"
+    if target.get("account"):
+        where += f", account {target['account']}"
+    if target.get("sandbox"):
+        where += " (embedded sandbox)"
+    elif target.get("endpoint"):
+        where += f" (endpoint {target['endpoint']})"
+    if plan.created_at:
+        where += f", live state read {iso(plan.created_at)}"
+    return where
+
+
 def render_json(plan: Plan) -> str:
     return plan.to_json()
 
 
 def render_markdown(plan: Plan) -> str:
     s = plan.summary()
-    out = [f"### reconciler plan: {plan.region}", "", f"**{summary_line(plan)}**", ""]
+    out = [f"### reconciler plan: {markdown(plan.region)}", "", markdown(_target_line(plan)), "",
+           f"**{summary_line(plan)}**", ""]
     if plan.steps:
         out += ["| | step | store | key | reason | deferred until |", "|---|---|---|---|---|---|"]
         for step in plan.steps:
             sym = {"+": "➕", "~": "🔄", "-": "🗑️"}[step.action.symbol]
-            reason = step.reason.replace("|", "\\|")
-            out.append(f"| {sym} | `{step.action.value}` | {step.store} | {step.key or ''} | {reason} | "
-                       f"{iso(step.deferred_until) or ''} |")
+            out.append(f"| {sym} | `{step.action.value}` | {markdown(step.store)} | {markdown(step.key or '')} | "
+                       f"{markdown(step.reason)} | {iso(step.deferred_until) or ''} |")
         out.append("")
         destructive = [x for x in plan.steps if x.destructive]
         if destructive:
@@ -121,11 +136,12 @@ def render_markdown(plan: Plan) -> str:
         if items:
             out.append(f"**{_FINDING_TITLES[kind]}**")
             out.append("")
-            out += [f"- `{f.store}`{' / ' + f.key if f.key else ''}: {f.message}" for f in items]
+            out += [f"- **{markdown(f.store)}**{' / ' + markdown(f.key) if f.key else ''}: {markdown(f.message)}"
+                    for f in items]
             out.append("")
-    details = "\n".join(f"{p}" for step in plan.steps for p in [f"{step.id}: {json.dumps(step.params, sort_keys=True)}"])
+    details = "\n".join(printable(f"{step.id}: {json.dumps(step.params, sort_keys=True)}") for step in plan.steps)
     if details:
-        out += ["<details><summary>Step parameters</summary>", "", "```", details, "```", "", "</details>", ""]
+        out += ["<details><summary>Step parameters</summary>", "", *fence(details), "", "</details>", ""]
     out.append(f"<sub>manifests {plan.manifests_digest[:19]} · live state {plan.live_digest[:19]} · "
                f"{s['create']}+ {s['update']}~ {s['destroy']}-</sub>")
     return "\n".join(out) + "\n"

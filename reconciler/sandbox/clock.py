@@ -51,6 +51,10 @@ class SandboxClock:
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+# ten years: beyond any KMS waiting period or timeout, and far from datetime's year 9999
+MAX_DURATION_SECONDS = 3650 * 86400
+
+
 def parse_duration(text: str) -> float:
     """Parse ``90s``, ``15m``, ``2h``, ``8d``, ``1w`` or a sum such as ``1d12h`` into seconds."""
     import re
@@ -61,4 +65,7 @@ def parse_duration(text: str) -> float:
         raise ValueError(
             f"invalid duration {text!r}: use a number with a unit s, m, h, d or w, e.g. 90s or 8d"
         )
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+    seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration {text!r} is too long: at most {MAX_DURATION_SECONDS // 86400:.0f}d")
+    return seconds

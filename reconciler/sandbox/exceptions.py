@@ -34,6 +34,10 @@ class NotFoundException(KmsError):
     )
 
 
+class InvalidAliasNameException(KmsError):
+    default_message = "The request was rejected because the specified alias name is not valid."
+
+
 class InvalidMarkerException(KmsError):
     default_message = (
         "The request was rejected because the marker that specifies where pagination should "

@@ -584,13 +584,25 @@ def _refuse_pending_deletion_target(self: Any, key_id: str | None) -> None:
         raise exc.KMSInvalidStateException(f"{key.arn} is pending deletion.")
 
 
+def _check_alias_name(name: Any) -> None:
+    """AliasName: "This value must begin with alias/ followed by a name [...] The alias name cannot
+    begin with alias/aws/" (moto accepts a bare "alias/", and refuses only the alias/aws/ names AWS
+    uses today, with an error CreateAlias does not list); moto checks the characters."""
+    if name == "alias/":
+        raise exc.InvalidAliasNameException("AliasName must be alias/ followed by a name, such as alias/ExampleAlias")
+    if isinstance(name, str) and name.startswith("alias/aws/"):
+        raise exc.InvalidAliasNameException("The alias/aws/ prefix is reserved for AWS managed keys.")
+
+
 def create_alias(self: Any) -> str:
     """Key states table: CreateAlias fails for a PendingDeletion key (KMSInvalidStateException)."""
+    _check_alias_name(_params(self).get("AliasName"))
     _refuse_pending_deletion_target(self, _params(self).get("TargetKeyId"))
     return _original("create_alias")(self)
 
 
 def update_alias(self: Any) -> str:
+    _check_alias_name(_params(self).get("AliasName"))
     _refuse_pending_deletion_target(self, _params(self).get("TargetKeyId"))
     return _original("update_alias")(self)
 

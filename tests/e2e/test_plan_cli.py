@@ -78,7 +78,7 @@ def test_plan_formats_and_exit_codes(cli):
     as_json = cli("plan", "--sandbox", "--format", "json", "m")
     assert as_json.code == 2
     doc = json.loads(as_json.out)
-    assert doc["formatVersion"] == 1 and doc["region"] == "us-east-1" and doc["toolVersion"]
+    assert doc["formatVersion"] == 2 and doc["region"] == "us-east-1" and doc["toolVersion"]
     assert doc["createdAt"].endswith("Z")
     assert doc["manifests"]["digest"] and doc["liveState"]["digest"].startswith("sha256:")
     assert doc["summary"] == {"create": 5, "update": 1, "destroy": 0, "deferred": 0, "refused": 0}
@@ -91,7 +91,7 @@ def test_plan_formats_and_exit_codes(cli):
 
     saved = cli("plan", "--sandbox", "--out", "plans/p.json", "m")
     assert saved.code == 2 and "plans/p.json" in saved.err
-    for fmt, expected in (("text", "+ create_store"), ("markdown", "`create_store`"), ("json", '"formatVersion": 1')):
+    for fmt, expected in (("text", "+ create_store"), ("markdown", "`create_store`"), ("json", '"formatVersion": 2')):
         shown = cli("show", "--format", fmt, "plans/p.json")
         assert shown.code == 0 and expected in shown.out
     assert json.loads(cli("show", "--format", "json", "plans/p.json").out)["steps"] == doc["steps"]

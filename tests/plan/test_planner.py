@@ -101,7 +101,9 @@ def test_endpoint_change_needs_disconnect_update_connect_and_says_keys_unavailab
     steps, _ = plan(want, state=live(live_store(keys=[live_key(1), live_key(2)])))
     assert actions(steps) == ["disconnect_store", "update_store", "connect_store"]
     assert "unavailable" in steps[0].reason
-    assert steps[1].depends_on == (steps[0].id,) and steps[2].depends_on == (steps[1].id,)
+    # the reconnect needs only the disconnect: a failed update must leave the store connected on
+    # its previous settings, as the user had it (the store's chain still runs it after the update)
+    assert steps[1].depends_on == (steps[0].id,) and steps[2].depends_on == (steps[0].id,)
 
 
 def test_offline_change_on_disconnected_store_updates_then_connects():
