@@ -156,14 +156,17 @@ class EndpointServiceSeed:
 def seed_cluster(seed: ClusterSeed) -> str:
     from reconciler.sandbox import seed as seeds
 
-    return seeds.create_cloudhsm_cluster(
-        seed.account,
-        seed.region,
-        seed.cluster_id,
-        hsm_count=seed.hsm_count,
-        state=seed.state,
-        trust_anchor_pem=seed.trust_anchor_pem,
-    )
+    try:
+        return seeds.create_cloudhsm_cluster(
+            seed.account,
+            seed.region,
+            seed.cluster_id,
+            hsm_count=seed.hsm_count,
+            state=seed.state,
+            trust_anchor_pem=seed.trust_anchor_pem,
+        )
+    except ValueError as exc:  # an id already in use, a malformed certificate
+        raise ControlError(str(exc)) from None
 
 
 def seed_endpoint_service(seed: EndpointServiceSeed) -> str:

@@ -109,8 +109,13 @@ def create_cloudhsm_cluster(
     from moto.cloudhsmv2.models import Backup, Cluster
 
     backend = _cloudhsm_backend(account_id, region)
-    cluster_id = cluster_id or new_cluster_id()
-    if cluster_id in backend.clusters:
+    if cluster_id is None:
+        # the sandbox's random source is seeded: draw until the id is free (a second seed-cluster
+        # must not draw the first one's id again)
+        cluster_id = new_cluster_id()
+        while cluster_id in backend.clusters:
+            cluster_id = new_cluster_id()
+    elif cluster_id in backend.clusters:
         raise ValueError(f"CloudHSM cluster {cluster_id} already exists")
     zones = list(availability_zones or (f"{region}a", f"{region}b"))
     subnets = {zone: "subnet-" + _random(_HEX, 17) for zone in zones}
