@@ -115,7 +115,8 @@ latencyMs: {encrypt: -1}
      "proxy.yaml:3:7: keys: key id 'k' is given twice (entries 1 and 2)"),
     ("uriPath: /kms/xks/v1\ncredentials: []\n", "proxy.yaml:2:14: credentials: needs at least 1 entry"),
     ("uriPath: /kms/xks/v1\n", "proxy.yaml:1:1: missing required field 'credentials'"),
-    ("uriPath: /kms/xks/v1\nuriPath: /a/kms/xks/v1\n", "proxy.yaml:2:1: duplicate key 'uriPath' (first written on line 1)"),
+    ("uriPath: /kms/xks/v1\nuriPath: /a/kms/xks/v1\n",
+     "proxy.yaml:2:1: duplicate key 'uriPath' (first written on line 1)"),
     ("uriPath: !!python/object:os.system x\n",
      "proxy.yaml:1:10: unsupported YAML tag !!python/object:os.system: the configuration is plain YAML"),
     ("uriPath: [\n", "proxy.yaml:2:1: invalid YAML: while parsing a flow node, expected the node content, "

@@ -128,3 +128,22 @@ def test_the_ca_is_kept_in_a_directory_with_a_private_key(tmp_path: Path) -> Non
     key_file = tmp_path / "sandbox" / "xks-proxy-ca-key.pem"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert b"PRIVATE KEY" not in repr(first).encode()
+
+
+@pytest.mark.parametrize("headers", [
+    {"Content-Length": "lots"},
+    {"Content-Length": str(2 * 1024 * 1024)},
+    {"Transfer-Encoding": "chunked"},
+])
+def test_a_body_without_a_usable_length_is_refused_before_it_is_read(http_server: ProxyServer, headers) -> None:
+    conn = http.client.HTTPConnection(http_server.host, http_server.port, timeout=5)
+    try:
+        conn.putrequest("POST", URI_PATH + "/health")
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status == 400 and response.getheader("Connection") == "close"
+        assert b"ValidationException" in response.read()
+    finally:
+        conn.close()

@@ -73,9 +73,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if length < 0 or length > MAX_BODY_BYTES or "chunked" in self.headers.get("Transfer-Encoding", ""):
-            self.close_connection = True
-            self._send(413 if length > MAX_BODY_BYTES else 400, b'{"errorName": "ValidationException", '
-                       b'"errorMessage": "send a body of at most 1 MiB with a Content-Length"}', [])
+            self._send(400, b'{"errorName": "ValidationException", "errorMessage": '
+                       b'"send a body of at most 1 MiB with a Content-Length"}', [("Connection", "close")])
             return
         body = self.rfile.read(length) if length else b""
         request = Request(self.command, self.path, tuple(self.headers.items()), body)
