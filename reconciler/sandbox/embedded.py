@@ -34,12 +34,22 @@ from reconciler.sandbox.settings import SandboxSettings
 DEFAULT_DIR = ".reconciler/sandbox"
 STATE_FILE = "state.pickle"
 LOCK_FILE = "state.lock"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def sandbox_dir(explicit: str | os.PathLike | None = None) -> Path:
     """``--sandbox-dir``, else ``RECONCILER_SANDBOX_DIR``, else ``.reconciler/sandbox``."""
     return Path(explicit or os.environ.get("RECONCILER_SANDBOX_DIR") or DEFAULT_DIR)
+
+
+def boto3_session() -> Any:
+    """The boto3 session for clients of the embedded sandbox: moto's own (it builds its region
+    lists with it), so botocore's endpoint and service data are parsed once per process, not once
+    per session (that parsing is a large part of a command's start-up). Only used inside an
+    active EmbeddedSandbox, whose credentials are the sandbox's; clients pass their region."""
+    from moto.core.base_backend import AccountSpecificBackend
+
+    return AccountSpecificBackend.get_session()
 
 
 class SandboxStateError(Exception):
@@ -51,15 +61,16 @@ class _Snapshot:
     settings: SandboxSettings
     kms: dict[tuple[str, str], Any]
     cloudhsm_clusters: dict[tuple[str, str], dict]
-    vpc_endpoint_services: dict[tuple[str, str], dict[str, dict]]
+    vpc_endpoint_services: dict[tuple[str, str], dict[str, Any]]
 
 
 def _moto_backends():
     from moto.cloudhsmv2.models import cloudhsmv2_backends
-    from moto.ec2.models import ec2_backends
     from moto.kms.models import kms_backends
 
-    return kms_backends, cloudhsmv2_backends, ec2_backends
+    from reconciler.sandbox.vpce import endpoint_service_backends
+
+    return kms_backends, cloudhsmv2_backends, endpoint_service_backends
 
 
 def _instantiated(backend_dict) -> Iterator[tuple[str, str, Any]]:
@@ -70,32 +81,23 @@ def _instantiated(backend_dict) -> Iterator[tuple[str, str, Any]]:
 
 def capture(settings: SandboxSettings) -> _Snapshot:
     """What of moto's global state makes up the emulated account."""
-    kms_backends, cloudhsm_backends, ec2_backends = _moto_backends()
-    services: dict[tuple[str, str], dict[str, dict]] = {}
-    for account_id, region, backend in _instantiated(ec2_backends):
-        configs = getattr(backend, "configurations", None)
-        if configs:
-            # a configuration points back at the whole ec2 backend: keep only its own fields
-            services[(account_id, region)] = {
-                cid: {k: v for k, v in vars(cfg).items() if k != "ec2_backend"}
-                for cid, cfg in configs.items()
-            }
+    kms_backends, cloudhsm_backends, endpoint_service_backends = _moto_backends()
     return _Snapshot(
         settings=settings,
         kms={(a, r): b for a, r, b in _instantiated(kms_backends)},
         cloudhsm_clusters={
             (a, r): b.clusters for a, r, b in _instantiated(cloudhsm_backends) if b.clusters
         },
-        vpc_endpoint_services=services,
+        vpc_endpoint_services={
+            (a, r): b.configurations for a, r, b in _instantiated(endpoint_service_backends) if b.configurations
+        },
     )
 
 
 def restore(snapshot: _Snapshot) -> None:
     """Put a captured account back into moto's global backends."""
-    from moto.ec2.models.vpc_service_configuration import VPCServiceConfiguration
-
-    kms_backends, cloudhsm_backends, ec2_backends = _moto_backends()
-    for backend_dict in (kms_backends, cloudhsm_backends):
+    kms_backends, cloudhsm_backends, endpoint_service_backends = _moto_backends()
+    for backend_dict in (kms_backends, cloudhsm_backends, endpoint_service_backends):
         for account_id in list(dict.keys(backend_dict)):
             dict.clear(dict.__getitem__(backend_dict, account_id))
     for (account_id, region), backend in snapshot.kms.items():
@@ -103,13 +105,7 @@ def restore(snapshot: _Snapshot) -> None:
     for (account_id, region), clusters in snapshot.cloudhsm_clusters.items():
         cloudhsm_backends[account_id][region].clusters = clusters
     for (account_id, region), configs in snapshot.vpc_endpoint_services.items():
-        backend = ec2_backends[account_id][region]
-        backend.configurations.clear()
-        for cid, fields in configs.items():
-            cfg = VPCServiceConfiguration.__new__(VPCServiceConfiguration)
-            cfg.__dict__.update(fields)
-            cfg.ec2_backend = backend
-            backend.configurations[cid] = cfg
+        endpoint_service_backends[account_id][region].configurations = configs
 
 
 def _kms_fingerprint() -> tuple:
