@@ -16,6 +16,7 @@ from typing import Any
 
 from reconciler.connection_errors import fix_for
 from reconciler.live.model import LiveState
+from reconciler.plan.model import ceil_seconds
 
 KEY_STATE_ORDER = ("Enabled", "Disabled", "Unavailable", "PendingDeletion")
 TYPE_LABEL = {"EXTERNAL_KEY_STORE": "XKS", "AWS_CLOUDHSM": "CLOUDHSM"}
@@ -128,7 +129,8 @@ def render_text(report: StatusReport) -> str:
             columns.append("MANAGED")
         table = []
         for row in report.stores:
-            when = row.earliest_deletion.replace(microsecond=0) if row.earliest_deletion else None
+            # rounded up, as every date the tool prints: the key is not gone before it
+            when = ceil_seconds(row.earliest_deletion) if row.earliest_deletion else None
             cells = [row.name, row.id, TYPE_LABEL.get(row.type, row.type), _connection(row), _keys(row),
                      _iso(when) or "-"]
             if report.manifests_given:

@@ -25,7 +25,6 @@ SIGINT or SIGTERM) lets every store finish the step it is in and start no other.
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,7 +39,7 @@ from reconciler.aws import Connection
 from reconciler.connection_errors import fix_for
 from reconciler.errors import UserError
 from reconciler.live.model import aware_utc
-from reconciler.plan.model import Plan, Step, iso
+from reconciler.plan.model import Plan, Step, ceil_seconds, iso
 from reconciler.plan.planner import MANAGED_TAG
 from reconciler.ratelimit import RateLimiter
 
@@ -164,6 +163,8 @@ class Executor:
         self.kms_once = conn.session.client("kms", **kwargs)
         self._store_ids: dict[str, str] = {}
         self._key_ids: dict[tuple[str, str], str] = {}  # (store, ident) -> KeyId
+        # store -> the latest DeletionDate KMS gave a key this run scheduled (whole seconds, up)
+        self._deletions: dict[str, datetime] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -493,9 +494,21 @@ class Executor:
             if _code(exc) == "KMSInvalidStateException":
                 meta = self.call("DescribeKey", "describe_key", KeyId=p["keyId"])["KeyMetadata"]
                 if meta.get("KeyState") == "PendingDeletion":
-                    return f"already pending deletion until {iso(aware_utc(meta.get('DeletionDate')))}"
+                    return f"already pending deletion until {self._deletion(step.store, meta.get('DeletionDate'))}"
             raise
-        return f"pending deletion until {iso(aware_utc(result.get('DeletionDate')))}"
+        return f"pending deletion until {self._deletion(step.store, result.get('DeletionDate'))}"
+
+    def _deletion(self, store: str, date: Any) -> str | None:
+        """Note a key's DeletionDate for the store's deferred delete_store; printed rounded up to
+        the second, as every date the tool prints (the key is not gone before it)."""
+        when = aware_utc(date)
+        if when is None:
+            return None
+        when = ceil_seconds(when)
+        with self._lock:
+            if store not in self._deletions or when > self._deletions[store]:
+                self._deletions[store] = when
+        return iso(when)
 
     def _cancel_key_deletion(self, step: Step) -> str:
         try:
@@ -527,6 +540,7 @@ class Executor:
             if _code(exc) != "CustomKeyStoreHasCMKsException":
                 raise
             until = self._latest_deletion_date(entry["CustomKeyStoreId"])
+            until = ceil_seconds(until) if until else None
             raise Deferred(until, "the store still holds keys; KMS deletes it only after its last key is gone") from None
         return f"deleted {entry['CustomKeyStoreId']}"
 
@@ -559,7 +573,9 @@ class Executor:
 
     def _execute(self, step: Step) -> StepResult:
         self._event(step, "start")
-        started = time.monotonic()
+        # on the connection's clock, like the waits: in the sandbox, time spent waiting for a
+        # connection passes on the emulator's clock, not the wall clock
+        started = self.conn.now()
         try:
             message = self.run_step(step)
             result = StepResult(step, "ok", message)
@@ -582,7 +598,7 @@ class Executor:
             result = StepResult(step, "failed", f"unexpected error ({type(exc).__name__}: {exc})",
                                 error_code="InternalError")
         result.message = self.redact(result.message)
-        result.elapsed = time.monotonic() - started
+        result.elapsed = max(0.0, (self.conn.now() - started).total_seconds())
         self._event(step, result.outcome, message=result.message, errorCode=result.error_code,
                     elapsed=round(result.elapsed, 3), deferredUntil=iso(result.deferred_until))
         return result
@@ -596,9 +612,9 @@ class Executor:
                 result = StepResult(step, "skipped", "not started: apply was interrupted")
                 self._event(step, "skipped", message=result.message)
             elif step.deferred_until is not None and step.deferred_until > now:
-                result = StepResult(step, "deferred", f"deferred until {iso(step.deferred_until)}",
-                                    deferred_until=step.deferred_until)
-                self._event(step, "deferred", message=result.message, deferredUntil=iso(step.deferred_until))
+                until = self._deferred_date(step)
+                result = StepResult(step, "deferred", f"deferred until {iso(until)}", deferred_until=until)
+                self._event(step, "deferred", message=result.message, deferredUntil=iso(until))
             elif blockers:
                 first = blockers[0]
                 if all(b.outcome == "deferred" for b in blockers):
@@ -614,6 +630,13 @@ class Executor:
                 outcomes[step.id] = result
             results.append(result)
         return results
+
+    def _deferred_date(self, step: Step) -> datetime:
+        """The plan's date, or later when the keys this run scheduled are due later (the plan
+        estimated their dates when it was made; KMS set them when the steps ran)."""
+        with self._lock:
+            scheduled = self._deletions.get(step.store)
+        return max(step.deferred_until, scheduled) if scheduled else step.deferred_until  # type: ignore[type-var]
 
     def run(self) -> ApplyResult:
         by_store: dict[str, list[Step]] = {}

@@ -139,12 +139,15 @@ class EmbeddedHost(MemoryHost):
                     yield
                     return
                 self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-                with open(self.lock_path, "a+") as lock:
-                    fcntl.flock(lock, fcntl.LOCK_EX)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
                     try:
                         yield
                     finally:
-                        fcntl.flock(lock, fcntl.LOCK_UN)
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                finally:
+                    os.close(fd)
             finally:
                 self._depth -= 1
 
@@ -161,11 +164,7 @@ class EmbeddedHost(MemoryHost):
         if stat == self._seen:
             return
         if stat is None:
-            # the state was reset by another process: start from an empty account
-            from moto.core.models import BackendDict
-
-            BackendDict.reset()
-            settings_module.activate(SandboxSettings())
+            _empty_account()  # the state was reset by another process
         else:
             try:
                 with open(self.state_path, "rb") as fh:
@@ -204,12 +203,13 @@ class EmbeddedHost(MemoryHost):
                 self._save()
 
     @contextmanager
-    def transaction(self) -> Iterator[SandboxSettings]:
+    def transaction(self, save: bool = True) -> Iterator[SandboxSettings]:
         """Load, let the caller change settings or backends, save (``sandbox advance``...)."""
         with self._exclusive():
             self._load_if_changed()
             yield settings_module.current()
-            self._save()
+            if save:
+                self._save()
 
     def reset(self) -> None:
         with self._exclusive():
@@ -218,7 +218,14 @@ class EmbeddedHost(MemoryHost):
             except FileNotFoundError:
                 pass
             self._seen = None
-            self._load_if_changed()
+            _empty_account()
+
+
+def _empty_account() -> None:
+    from moto.core.models import BackendDict
+
+    BackendDict.reset()
+    settings_module.activate(SandboxSettings())
 
 
 class EmbeddedSandbox:

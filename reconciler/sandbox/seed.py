@@ -66,6 +66,11 @@ def _certificate_pair(common_name: str) -> tuple[str, str]:
     return ca.public_bytes(pem).decode(), cluster_cert.public_bytes(pem).decode()
 
 
+def new_trust_anchor(common_name: str) -> str:
+    """A made-up trust anchor (customerCA.crt) PEM."""
+    return _certificate_pair(common_name)[0]
+
+
 def _cloudhsm_backend(account_id: str, region: str) -> Any:
     from moto.cloudhsmv2.models import cloudhsmv2_backends
 
@@ -155,6 +160,10 @@ def create_cloudhsm_cluster(
     ]
     backend.clusters[cluster_id] = cluster
     return cluster_id
+
+
+def find_cloudhsm_cluster(account_id: str, region: str, cluster_id: str) -> Any | None:
+    return _cloudhsm_backend(account_id, region).clusters.get(cluster_id)
 
 
 def get_cloudhsm_cluster(account_id: str, region: str, cluster_id: str) -> Any:
@@ -263,6 +272,12 @@ def create_vpc_endpoint_service(
         owner=account_id,
         private_dns_name=private_dns_name or None,
     )
+
+
+def find_vpc_endpoint_service(account_id: str, region: str, service_name: str) -> Any | None:
+    from reconciler.sandbox.backend import find_vpc_endpoint_service as find
+
+    return find(account_id, region, service_name)
 
 
 def get_vpc_endpoint_service(account_id: str, region: str, service_id: str) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import textwrap
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,13 +73,13 @@ class Sandbox:
         from reconciler.sandbox.control import ClusterSeed, EmbeddedControl
 
         return EmbeddedControl(str(self.directory)).seed_cluster(
-            ClusterSeed(cluster_id=cluster_id, trust_anchor_pem=trust_anchor))
+            ClusterSeed(cluster_id=cluster_id, trust_anchor_pem=trust_anchor)).id
 
     def seed_endpoint_service(self, name: str | None = None, dns: str | None = None) -> str:
         from reconciler.sandbox.control import EmbeddedControl, EndpointServiceSeed
 
         return EmbeddedControl(str(self.directory)).seed_endpoint_service(
-            EndpointServiceSeed(service_name=name, private_dns_name=dns))
+            EndpointServiceSeed(service_name=name, private_dns_name=dns)).id
 
     def fault(self, **change: Any) -> None:
         from reconciler.sandbox.control import EmbeddedControl, FaultChange
@@ -104,3 +105,13 @@ def connect(kms: Any, store_id: str) -> str:
 
 def env_names(text: str) -> list[str]:
     return re.findall(r"fromEnv: ([A-Z0-9_]+)", text)
+
+
+def sourced(env_file: Path) -> dict[str, str]:
+    """What '. FILE' sets, for a file of 'export NAME=VALUE' lines."""
+    env = {}
+    for line in env_file.read_text().splitlines():
+        if line.startswith("export "):
+            name, _, value = shlex.split(line[len("export "):])[0].partition("=")
+            env[name] = value
+    return env

@@ -27,8 +27,9 @@ def test_regenerating_is_a_no_op_and_check_mode_agrees(tmp_path):
     assert docs.regenerate(README) == README
     copy = tmp_path / "README.md"
     copy.write_text(README.replace("| `spec.region` |", "| `spec.regio` |"))
-    assert docs.main(["--readme", str(copy), "--check"]) == 1
-    assert docs.main(["--readme", str(copy)]) == 0
+    examples = ["--examples", str(REPO / "manifests")]
+    assert docs.main(["--readme", str(copy), "--check", *examples]) == 1
+    assert docs.main(["--readme", str(copy), *examples]) == 0
     assert copy.read_text() == README
 
 
