@@ -36,37 +36,47 @@ class ReconcilerGroup(click.Group):
     """click exits 2 on a usage error (unknown flag or command, bad value, missing argument);
     here 2 means "changes present" (plan) or "deferred steps remain" (apply), and a pipeline must
     never mistake a typo for it. Every usage error, in any command or subcommand, exits 1 with one
-    line: arguments are parsed in the top group's ``make_context`` and, for the subcommands,
-    inside its ``invoke``."""
+    line: a group's own arguments are parsed in its ``make_context``, its subcommand's inside its
+    ``invoke`` (after ``resolve_command`` has named the subcommand, for the message)."""
+
+    _resolved: tuple[str, click.Command] | None = None
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.exceptions.UsageError as exc:
-            raise click.exceptions.Exit(usage_error(exc)) from None
+            path = f"{parent.command_path} {info_name}" if parent else (info_name or self.name or "reconciler")
+            raise click.exceptions.Exit(usage_error(exc, path, self)) from None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[Any, Any, list[str]]:
+        self._resolved = None
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            self._resolved = (f"{ctx.command_path} {name}", command)
+        return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.exceptions.UsageError as exc:
-            raise click.exceptions.Exit(usage_error(exc)) from None
+            path, command = self._resolved or (ctx.command_path, self)
+            raise click.exceptions.Exit(usage_error(exc, path, command)) from None
 
 
-def usage_error(exc: click.exceptions.UsageError) -> int:
+def usage_error(exc: click.exceptions.UsageError, path: str, command: click.Command) -> int:
     """Print a usage error as one line that says where the usage is; return the exit code, 1."""
-    ctx = exc.ctx
+    if exc.ctx is not None:
+        path, command = exc.ctx.command_path, exc.ctx.command
     if isinstance(exc, click.exceptions.NoArgsIsHelpError):  # a group without its command
         click.echo(exc.ctx.get_help(), err=True)
-        click.echo(f"Error: '{exc.ctx.command_path}' needs a command, one of those listed above", err=True)
+        click.echo(f"Error: '{path}' needs a command, one of those listed above", err=True)
         return EXIT_ERROR
     message = exc.format_message().rstrip(".")
-    if ctx is not None:
-        option = getattr(exc, "option_name", None)
-        if option in ("--sandbox", "--sandbox-dir") and "sandbox" not in {p.name for p in ctx.command.params}:
-            message += f"; '{ctx.command_path}' never connects to AWS or to the sandbox: leave {option} out"
-        message = f"{message} (see '{ctx.command_path} --help')"
-    click.echo(f"Error: {message}", err=True)
+    option = getattr(exc, "option_name", None)
+    if option in ("--sandbox", "--sandbox-dir") and "sandbox" not in {p.name for p in command.params}:
+        message += f"; '{path}' never connects to AWS or to the sandbox: leave {option} out"
+    click.echo(f"Error: {message} (see '{path} --help')", err=True)
     return EXIT_ERROR
 
 

@@ -15,13 +15,13 @@ from typing import Callable
 
 import click
 
-from reconciler.cli import DURATION, fail, given_flags, next_step, sandbox_dir_option, user_errors
+from reconciler.cli import DURATION, ReconcilerGroup, fail, given_flags, next_step, sandbox_dir_option, user_errors
 from reconciler.errors import UserError
 
 SANDBOX_REGION = "us-east-1"
 
 
-@click.group(short_help="The local KMS emulator: init, serve, clock...")
+@click.group(cls=ReconcilerGroup, short_help="The local KMS emulator: init, serve, time, faults.")
 def sandbox() -> None:
     """The local KMS custom key store emulator: seed what manifests need, serve it, move its
     clock, inject faults. Its state is in --sandbox-dir, the directory --sandbox uses."""

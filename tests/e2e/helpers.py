@@ -93,12 +93,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox_server():
-    """A `reconciler sandbox serve` process on a free local port; yields its URL once it answers."""
+def sandbox_server(directory: Path | None = None):
+    """A `reconciler sandbox serve` process on a free local port, serving ``directory`` (default: a
+    new temporary one); yields its URL once it answers."""
+    import tempfile
+
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RECONCILER_"))}
+    scratch = tempfile.TemporaryDirectory(prefix="reconciler-serve-")
+    served = str(directory or Path(scratch.name) / "sandbox")
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", str(port),
+                             "--sandbox-dir", served], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -116,6 +122,7 @@ def sandbox_server():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        scratch.cleanup()
 
 
 @pytest.fixture
