@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from reconciler.errors import UserError
+
 if TYPE_CHECKING:  # boto3 is imported when a command connects, not when the CLI starts
     import boto3
     from botocore.config import Config
 
 
-class ConnectionError_(Exception):
+class ConnectionError_(UserError):
     """A user-fixable problem reaching AWS (no region, no credentials...)."""
 
 

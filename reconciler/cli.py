@@ -40,6 +40,20 @@ class ReconcilerGroup(click.Group):
     ``invoke`` (after ``resolve_command`` has named the subcommand, for the message)."""
 
     _resolved: tuple[str, click.Command] | None = None
+    # name -> "module:attribute" of commands defined in other modules, imported when used (a
+    # command pays only for its own imports)
+    lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            import importlib
+
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
@@ -134,14 +148,10 @@ def user_errors(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from reconciler.aws import ConnectionError_
-        from reconciler.sandbox.control import ControlError
-        from reconciler.sandbox.embedded import SandboxStateError
-
         try:
             return func(*args, **kwargs)
-        except (UserError, ControlError, SandboxStateError, ConnectionError_) as exc:
-            fail(str(exc), getattr(exc, "exit_code", EXIT_ERROR))
+        except UserError as exc:  # includes the sandbox's ControlError and SandboxStateError
+            fail(str(exc), exc.exit_code)
         except Exception as exc:
             if not type(exc).__module__.startswith("botocore"):
                 raise
@@ -231,9 +241,9 @@ def cli() -> None:
 @user_errors
 def validate(paths: tuple[str, ...], check_secrets: bool, allow_outside_root: bool) -> None:
     """Check manifests offline (no AWS calls). Exit 0 valid, 1 invalid."""
-    from reconciler.workflow import validate_paths
+    from reconciler.manifest.loader import validate_paths  # not the workflow: validate never connects
 
-    problems, count = validate_paths(list(paths), check_secrets=check_secrets,
+    problems, count = validate_paths(list(paths), with_secrets=check_secrets,
                                      allow_outside_root=allow_outside_root)
     for problem in problems:
         click.echo(str(problem), err=True)
@@ -385,14 +395,13 @@ def _confirm(question: str) -> bool:
     return click.confirm(question, default=False)
 
 
-from reconciler.day2 import COMMANDS as _DAY2_COMMANDS  # noqa: E402
-from reconciler.demo import demo  # noqa: E402
-from reconciler.sandbox_commands import sandbox  # noqa: E402
-
-cli.add_command(demo)
-cli.add_command(sandbox)
-for _command in _DAY2_COMMANDS:
-    cli.add_command(_command)
+cli.lazy = {  # type: ignore[attr-defined]
+    "demo": "reconciler.demo:demo",
+    "sandbox": "reconciler.sandbox_commands:sandbox",
+    "export": "reconciler.day2:export",
+    "status": "reconciler.day2:status",
+    "iam-policy": "reconciler.day2:iam_policy",
+}
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Commands for living with the tool: ``export`` (adopt existing stores), ``status`` (every
 store at a glance) and ``iam-policy`` (the permissions each mode needs).
 
-Imported and registered by :mod:`reconciler.cli` (at its bottom), whose connection flags and
+Registered by :mod:`reconciler.cli` (imported when one of them runs), whose connection flags and
 error handling they share; import ``reconciler.cli``, not this module.
 """
 
@@ -136,6 +136,4 @@ def iam_policy(mode, region, account, partition, lock_table, fmt) -> None:
                    err=True)
 
 
-COMMANDS = (export, status, iam_policy)
-
-__all__ = ["COMMANDS", "export", "iam_policy", "status"]
+__all__ = ["export", "iam_policy", "status"]

@@ -2,8 +2,8 @@
 faults, seed what manifests need).
 
 Every verb acts on the embedded sandbox's state directory (``--sandbox-dir``, the one ``--sandbox``
-uses) or, with ``--endpoint-url``, on a running ``sandbox serve``. Imported and registered by
-:mod:`reconciler.cli` (at its bottom), whose error handling it shares; import ``reconciler.cli``.
+uses) or, with ``--endpoint-url``, on a running ``sandbox serve``. Registered by
+:mod:`reconciler.cli` (imported when one of them runs), whose error handling it shares.
 """
 
 from __future__ import annotations

@@ -39,18 +39,6 @@ def load_manifests(paths: list[str], *, default_region: str | None = None):
     return result
 
 
-def validate_paths(paths: list[str], *, check_secrets: bool = False, allow_outside_root: bool = False,
-                   default_region: str | None = None) -> tuple[list[Any], int]:
-    """Offline checks; with ``check_secrets`` also resolve every secret reference (and forget it)."""
-    from reconciler.manifest.loader import check_secrets as resolve_all, load
-
-    result = load(paths, default_region=default_region)
-    problems = list(result.problems)
-    if not problems and check_secrets:
-        problems = resolve_all(result.manifests, allow_outside_root=allow_outside_root)
-    return problems, len(result.manifests)
-
-
 def resolve_region(target: Target, loaded) -> str:
     if target.region:
         return target.region

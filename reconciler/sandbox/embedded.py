@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from reconciler.errors import UserError
 from reconciler.sandbox import host as host_module
 from reconciler.sandbox import settings as settings_module
 from reconciler.sandbox.host import MemoryHost
 from reconciler.sandbox.settings import SandboxSettings
 
 DEFAULT_DIR = ".reconciler/sandbox"
+_UNREAD = object()
 STATE_FILE = "state.pickle"
 LOCK_FILE = "state.lock"
 FORMAT_VERSION = 2
@@ -52,7 +54,7 @@ def boto3_session() -> Any:
     return AccountSpecificBackend.get_session()
 
 
-class SandboxStateError(Exception):
+class SandboxStateError(UserError):
     """The sandbox directory cannot be used (unreadable, from another version, ...)."""
 
 
@@ -125,7 +127,10 @@ class EmbeddedHost(MemoryHost):
         self.directory = directory
         self.state_path = directory / STATE_FILE
         self.lock_path = directory / LOCK_FILE
-        self._seen: tuple | None = None
+        # the state file's (inode, mtime, size) when this host last loaded or saved it; _UNREAD
+        # until the first load, which always starts from the file or, without one, from an empty
+        # account (never from what an earlier sandbox left in this process's memory)
+        self._seen: Any = _UNREAD
         self._depth = 0
         self._thread_lock = threading.RLock()
 
@@ -164,7 +169,7 @@ class EmbeddedHost(MemoryHost):
         if stat == self._seen:
             return
         if stat is None:
-            _empty_account()  # the state was reset by another process
+            _empty_account()  # no state yet, or another process reset it
         else:
             try:
                 with open(self.state_path, "rb") as fh:
@@ -172,16 +177,22 @@ class EmbeddedHost(MemoryHost):
             except Exception as exc:  # corrupt, truncated or from another version
                 raise SandboxStateError(
                     f"cannot read the sandbox state in {self.state_path} ({type(exc).__name__}); "
-                    "run 'reconciler sandbox reset' to start from an empty sandbox"
+                    f"run '{self._reset_command()}' to start from an empty sandbox"
                 ) from None
             if version != FORMAT_VERSION:
                 raise SandboxStateError(
                     f"the sandbox state in {self.directory} was written by another version of "
-                    "reconciler; run 'reconciler sandbox reset' to start from an empty sandbox"
+                    f"reconciler; run '{self._reset_command()}' to start from an empty sandbox"
                 )
             restore(snapshot)
             settings_module.activate(snapshot.settings)
         self._seen = stat
+
+    def _reset_command(self) -> str:
+        import shlex
+
+        default = self.directory == sandbox_dir(None)  # what the command would use without the flag
+        return shlex.join(["reconciler", "sandbox", "reset", *([] if default else ["--sandbox-dir", str(self.directory)])])
 
     def _save(self) -> None:
         snapshot = capture(settings_module.current())
@@ -217,7 +228,7 @@ class EmbeddedHost(MemoryHost):
                 self.state_path.unlink()
             except FileNotFoundError:
                 pass
-            self._seen = None
+            self._seen = None  # read: no file, an empty account
             _empty_account()
 
 

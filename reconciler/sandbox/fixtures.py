@@ -120,3 +120,13 @@ def write_env_file(path: Path, env: dict[str, str]) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(env_file_text(env))
     os.replace(tmp, path)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables an env file written by :func:`write_env_file` sets (what '. FILE' does)."""
+    env = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("export "):
+            name, _, value = shlex.split(line[len("export "):])[0].partition("=")
+            env[name] = value
+    return env

@@ -114,8 +114,11 @@ def create_cloudhsm_cluster(
     from moto.cloudhsmv2.models import Backup, Cluster
 
     backend = _cloudhsm_backend(account_id, region)
-    cluster_id = cluster_id or new_cluster_id()
-    if cluster_id in backend.clusters:
+    if cluster_id is None:
+        cluster_id = new_cluster_id()
+        while cluster_id in backend.clusters:  # the rng starts again from its seed in every process
+            cluster_id = new_cluster_id()
+    elif cluster_id in backend.clusters:
         raise ValueError(f"CloudHSM cluster {cluster_id} already exists")
     zones = list(availability_zones or (f"{region}a", f"{region}b"))
     subnets = {zone: "subnet-" + _random(_HEX, 17) for zone in zones}
@@ -243,6 +246,8 @@ def create_vpc_endpoint_service(
         service_id = service_name.rsplit(".", 1)[-1]
     else:
         service_id = "vpce-svc-" + _random(_HEX, 17)
+        while service_id in configurations:  # the rng starts again from its seed in every process
+            service_id = "vpce-svc-" + _random(_HEX, 17)
         service_name = f"com.amazonaws.vpce.{region}.{service_id}"
     if private_dns_name is None:
         private_dns_name = f"{service_id}.xks.example.com"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import textwrap
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,10 +107,7 @@ def env_names(text: str) -> list[str]:
 
 
 def sourced(env_file: Path) -> dict[str, str]:
-    """What '. FILE' sets, for a file of 'export NAME=VALUE' lines."""
-    env = {}
-    for line in env_file.read_text().splitlines():
-        if line.startswith("export "):
-            name, _, value = shlex.split(line[len("export "):])[0].partition("=")
-            env[name] = value
-    return env
+    """What '. FILE' sets, for the env file `sandbox init` writes."""
+    from reconciler.sandbox.fixtures import read_env_file
+
+    return read_env_file(env_file)

@@ -60,7 +60,8 @@ def test_the_hidden_enabled_states_read_as_words_not_as_a_parameter():
 
 def _groups(group: click.Group = cli, path: tuple[str, ...] = ()):
     yield path, group
-    for name, command in group.commands.items():
+    for name in group.list_commands(click.Context(group)):
+        command = group.get_command(click.Context(group), name)
         if isinstance(command, click.Group):
             yield from _groups(command, path + (name,))
 
@@ -69,7 +70,8 @@ def _groups(group: click.Group = cli, path: tuple[str, ...] = ()):
 def test_the_command_lists_in_help_are_not_cut(path, group):
     out = CliRunner().invoke(cli, [*path, "--help"], prog_name="reconciler", terminal_width=80).output
     listing = out.split("Commands:", 1)[1]
-    for name, command in group.commands.items():
+    for name in group.list_commands(click.Context(group)):
+        command = group.get_command(click.Context(group), name)
         line = next(line for line in listing.splitlines() if line.strip().startswith(name + " "))
         assert command.short_help and line.rstrip().endswith(command.short_help), line
         assert "..." not in line

@@ -33,10 +33,15 @@ class Run:
 
 
 class Cli:
-    """``python -m reconciler`` in a fresh process, sharing one sandbox directory."""
+    """``reconciler`` commands sharing one sandbox directory: each in a fresh process
+    (``python -m reconciler``, as a user runs it) or, with ``in_process``, through the same entry
+    point in this process (click's runner, in the working directory, with the same environment):
+    the sandbox keeps its state on disk between commands either way, so most tests need no new
+    interpreter per command."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, in_process: bool = False) -> None:
         self.workdir = workdir
+        self.in_process = in_process
         self.sandbox_dir = workdir / "sandbox"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
@@ -51,12 +56,30 @@ class Cli:
         self.runs: list[Run] = []
 
     def __call__(self, *args: str, env: dict | None = None, timeout: float = 120) -> Run:
-        proc = subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=self.workdir,
-                              env={**self.env, **(env or {})}, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-        run = Run(proc.returncode, proc.stdout, proc.stderr)
+        full_env = {**self.env, **(env or {})}
+        if self.in_process:
+            run = self._in_process(list(args), full_env)
+        else:
+            proc = subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=self.workdir, env=full_env,
+                                  capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            run = Run(proc.returncode, proc.stdout, proc.stderr)
         self.runs.append(run)
         return run
+
+    def _in_process(self, args: list[str], env: dict[str, str]) -> Run:
+        from click.testing import CliRunner
+
+        from reconciler.cli import cli
+
+        unset = {name: None for name in os.environ if name not in env}  # exactly this environment
+        before = os.getcwd()
+        os.chdir(self.workdir)
+        try:
+            result = CliRunner().invoke(cli, args, prog_name="reconciler", env={**unset, **env},
+                                        catch_exceptions=False)
+        finally:
+            os.chdir(before)
+        return Run(result.exit_code, result.stdout, result.stderr)
 
     def write(self, name: str, text: str) -> Path:
         path = self.workdir / name
@@ -127,6 +150,13 @@ def sandbox_server(directory: Path | None = None):
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
+    """Commands in this process (see :class:`Cli`)."""
+    return Cli(tmp_path, in_process=True)
+
+
+@pytest.fixture
+def cli_process(tmp_path: Path) -> Cli:
+    """Each command in a fresh process, as a user runs it."""
     return Cli(tmp_path)
 
 

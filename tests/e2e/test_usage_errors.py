@@ -21,7 +21,8 @@ pytestmark = pytest.mark.e2e
 def commands(group: click.Group = cli, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
     """Every command below ``group`` (groups included), by its words."""
     found = [(path, group)]
-    for name, command in sorted(group.commands.items()):
+    for name in group.list_commands(click.Context(group)):
+        command = group.get_command(click.Context(group), name)
         if isinstance(command, click.Group):
             found += commands(command, path + (name,))
         else:
