@@ -405,7 +405,15 @@ cli.lazy = {  # type: ignore[attr-defined]
 
 
 def main() -> None:
-    cli(prog_name="reconciler")
+    from reconciler.sandbox import accel
+
+    code = accel.run(sys.argv[1:])  # a sandbox command, run by the process that has the emulator loaded
+    if code is not None:
+        sys.exit(code)
+    try:
+        cli(prog_name="reconciler")
+    finally:
+        accel.start_server(sys.argv[1:])  # for the next sandbox command
 
 
 if __name__ == "__main__":

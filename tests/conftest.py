@@ -35,6 +35,10 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
     os.environ.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(),
                                                               f"reconciler-tests-pycache-{os.getuid()}"))
 
+# The CLI processes the tests start run each command themselves: no sandbox server left behind
+# (tests/e2e/test_accel.py starts its own and stops it)
+os.environ["RECONCILER_SANDBOX_ACCEL"] = "off"
+
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 FROZEN_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
