@@ -10,11 +10,9 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shlex
 import sys
-from pathlib import Path
 from typing import Any, Callable
 
 import click

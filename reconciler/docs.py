@@ -143,14 +143,17 @@ def section(text: str, name: str) -> str | None:
     return None if match is None else match.group(2)
 
 
+def replace_section(text: str, name: str, body: str) -> str:
+    """``text`` with the body of generated section ``name`` replaced (ValueError without its markers)."""
+    pattern = _pattern(name)
+    if not pattern.search(text):
+        raise ValueError(f"no '<!-- BEGIN GENERATED: {name} -->' ... '<!-- END GENERATED: {name} -->' markers")
+    return pattern.sub(lambda m: m.group(1) + body + m.group(3), text, count=1)
+
+
 def regenerate(text: str) -> str:
     for name, make in SECTIONS.items():
-        pattern = _pattern(name)
-        if not pattern.search(text):
-            raise ValueError(f"README has no '<!-- BEGIN GENERATED: {name} -->' ... "
-                             f"'<!-- END GENERATED: {name} -->' markers")
-        body = make()
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(3), text, count=1)
+        text = replace_section(text, name, make())
     return text
 
 

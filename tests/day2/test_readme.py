@@ -73,3 +73,12 @@ def test_the_readme_covers_what_a_newcomer_needs():
     for fact in ("--allow-destroy", "cancel_key_deletion", "spec.account", "reconciler iam-policy", "docs/ci.md",
                  "AWS_PROFILE", "--endpoint-url", "--region"):
         assert fact in README
+
+
+def test_the_examples_shipped_with_the_package_are_the_repositorys():
+    """`reconciler demo` (from any directory) uses the packaged copy of manifests/."""
+    assert docs.example_files(REPO / "manifests") == docs.example_files(docs.PACKAGED_EXAMPLES), \
+        "reconciler/examples/manifests differs from manifests/: run python -m reconciler.docs"
+    from reconciler.demo import EXAMPLES
+
+    assert EXAMPLES == docs.PACKAGED_EXAMPLES

@@ -21,6 +21,14 @@ SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEYxks00="  # 44 base64 chars, neve
 PASSWORD = "kmsuser-Pa55word"
 
 
+def clean_env(*drop: str) -> dict[str, str]:
+    """This process's environment without AWS_*, RECONCILER_* and the ``drop`` prefixes, as a new
+    user's shell would have it; except the test session's RECONCILER_SANDBOX_ACCEL=off (see
+    tests/conftest.py), so that no command leaves a sandbox server behind."""
+    keep = "RECONCILER_SANDBOX_ACCEL"
+    return {k: v for k, v in os.environ.items() if k == keep or not k.startswith(("AWS_", "RECONCILER_", *drop))}
+
+
 @dataclass
 class Run:
     code: int
@@ -122,7 +130,7 @@ def sandbox_server(directory: Path | None = None):
     import tempfile
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RECONCILER_"))}
+    env = clean_env()
     scratch = tempfile.TemporaryDirectory(prefix="reconciler-serve-")
     served = str(directory or Path(scratch.name) / "sandbox")
     proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", str(port),

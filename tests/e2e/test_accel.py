@@ -130,7 +130,12 @@ def _slow_apply(tmp_path: Path, sockets: Path) -> tuple[Cli, subprocess.Popen]:
     wait_for_server(sockets)
     proc = subprocess.Popen([sys.executable, "-m", "reconciler", "apply", "--sandbox", "--auto-approve", "m"],
                             cwd=cli.workdir, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)  # reading the live state and the first steps take seconds at this latency
+    lock = cli.sandbox_dir / "apply-us-east-1.lock"
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and lock.read_text().strip()):  # the apply holds its lock: it is under way
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)  # reading the live state takes seconds at this latency
     return cli, proc
 
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.e2e.helpers import free_port, sandbox_server
+from tests.e2e.helpers import clean_env, free_port, sandbox_server
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +124,7 @@ def test_the_readme_sandbox_walkthrough_works_verbatim(tmp_path):
 
     shutil.copytree(REPO / "manifests", tmp_path / "manifests")
     bin_dir = os.path.dirname(sys.executable)  # `reconciler` and `aws`, as installed
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RECONCILER_", "GITHUB_"))}
+    env = clean_env("GITHUB_")
     env.update(PATH=f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}", NO_COLOR="1", HOME=str(tmp_path),
                AWS_CONFIG_FILE=str(tmp_path / "no-aws-config"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
     for name in ("XKS_ACCESS_KEY_ID", "XKS_SECRET_ACCESS_KEY", "KMSUSER_PASSWORD", "LEDGER_XKS_ACCESS_KEY_ID",

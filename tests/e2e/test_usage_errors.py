@@ -4,7 +4,6 @@ value and a missing argument."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
+from tests.e2e.helpers import clean_env
 
 pytestmark = pytest.mark.e2e
 
@@ -136,7 +136,7 @@ def test_force_unlock_without_a_table_is_a_usage_error_and_the_variable_is_enoug
     ["demo", "--manifests", "/nonexistent"],
 ], ids=lambda a: " ".join(a) or "bare")
 def test_in_a_real_process_the_exit_code_is_1_without_a_traceback(args, tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RECONCILER_"))}
+    env = clean_env()
     run = subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert run.returncode == 1, (run.returncode, run.stderr)
