@@ -177,7 +177,7 @@ def start_server(argv: list[str]) -> None:
     answers), so the next one is fast. Never fails the command."""
     try:
         path = socket_path() if wanted(argv) else None
-        if path is None or _answers(path):
+        if path is None or _answers(path) or not _claim_start(path):
             return
         import subprocess
 
@@ -187,6 +187,25 @@ def start_server(argv: list[str]) -> None:
                          start_new_session=True, close_fds=True)
     except Exception:  # noqa: BLE001 - speed is a bonus; the command itself has succeeded or failed already
         pass
+
+
+def _claim_start(path: Path) -> bool:
+    """Only one caller starts a server (it takes a second or two to be ready): a marker file, which
+    the server removes once it listens, or which goes stale after a minute."""
+    import time
+
+    marker = path.with_suffix(".starting")
+    try:
+        if time.time() - marker.stat().st_mtime < 60:
+            return False
+        marker.unlink()
+    except FileNotFoundError:
+        pass
+    try:
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    return True
 
 
 def _answers(path: Path) -> bool:
@@ -247,10 +266,12 @@ def serve(path: Path) -> None:
             path.unlink()  # a server that died left its socket behind
         listener.bind(str(path))
     except OSError:
+        path.with_suffix(".starting").unlink(missing_ok=True)
         return  # another server took this path first
     finally:
         os.umask(old_umask)
     listener.listen(16)
+    path.with_suffix(".starting").unlink(missing_ok=True)
     listener.settimeout(IDLE_SECONDS)
     inode = path.stat().st_ino
     pid_file = path.with_suffix(".pid")
