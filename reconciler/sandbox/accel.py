@@ -22,16 +22,17 @@ is made of, so an upgraded or edited installation never talks to a server runnin
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import signal
-import socket
-import struct
 import sys
-import tempfile
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import socket
+    from pathlib import Path
+
+# every command calls wanted(); the rest of what this module needs is imported where it is used,
+# so that --help and the commands that do not go to the server pay nothing for it
 
 SWITCH = "RECONCILER_SANDBOX_ACCEL"
 DIR_ENV = "RECONCILER_SANDBOX_ACCEL_DIR"  # where the socket lives (default: a private temp directory)
@@ -63,7 +64,9 @@ def wanted(argv: list[str]) -> bool:
 
 def _fingerprint() -> str:
     """The interpreter, its import path, and the files of the code the server would run."""
+    import hashlib
     import importlib.util
+    from pathlib import Path
 
     # sys.path[0] is the caller's directory with `python -m`: not part of the installation
     digest = hashlib.sha256(repr((sys.executable, sys.version, sys.path[1:])).encode())
@@ -84,6 +87,9 @@ def _fingerprint() -> str:
 def socket_path() -> Path | None:
     """The server's socket for this installation, in a directory only this user can enter; None
     where that cannot be had (a directory someone else owns or can enter, a path too long)."""
+    import tempfile
+    from pathlib import Path
+
     base = os.environ.get(DIR_ENV) or os.path.join(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir(),
                                                    f"reconciler-{os.getuid()}")
     directory = Path(base)
@@ -103,6 +109,10 @@ def socket_path() -> Path | None:
 def run(argv: list[str]) -> int | None:
     """Run ``reconciler ARGV`` in a child of the server and return its exit code; None when this
     command does not go that way or no server answers (the caller then runs it itself)."""
+    import json
+    import socket
+    import struct
+
     if not wanted(argv):
         return None
     path = socket_path()
@@ -158,6 +168,8 @@ def _wait(conn: socket.socket) -> int:
 
 
 def _messages(conn: socket.socket):
+    import json
+
     buffer = b""
     while True:
         try:
@@ -209,6 +221,8 @@ def _claim_start(path: Path) -> bool:
 
 
 def _answers(path: Path) -> bool:
+    import socket
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         try:
             probe.connect(str(path))
@@ -258,6 +272,8 @@ def _prewarm() -> None:
 
 
 def serve(path: Path) -> None:
+    import socket
+
     _prewarm()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)
@@ -301,8 +317,11 @@ def serve(path: Path) -> None:
             pass
 
 
-def stop_servers(directory: Path) -> list[int]:
-    """Stop the servers whose sockets are in ``directory`` (tests, benchmarks); their pids."""
+def stop_servers(directory: Path, wait: float = 10.0) -> list[int]:
+    """Stop the servers whose sockets are in ``directory`` (tests, benchmarks), waiting up to
+    ``wait`` seconds for them to end; their pids."""
+    import time
+
     stopped = []
     for pid_file in directory.glob("sandbox-*.pid"):
         try:
@@ -311,10 +330,21 @@ def stop_servers(directory: Path) -> list[int]:
             stopped.append(pid)
         except (OSError, ValueError):
             pass
+    deadline = time.monotonic() + wait
+    for pid in stopped:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
     return stopped
 
 
 def _fork_for(conn: socket.socket, listener: socket.socket) -> None:
+    import socket
+    import struct
+
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _, uid, _ = struct.unpack("3i", creds)
     if uid != os.getuid():
@@ -336,6 +366,8 @@ def _fork_for(conn: socket.socket, listener: socket.socket) -> None:
 
 def _child(conn: socket.socket, fds: list[int], length: int) -> None:
     """Become the command's process, run it, report its exit code. Never returns."""
+    import json
+
     code = 1
     try:
         for sig, handler in ((signal.SIGCHLD, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler),
@@ -404,6 +436,8 @@ def _die_with_the_caller(conn: socket.socket) -> None:
 
 
 if __name__ == "__main__":
+    from pathlib import Path
+
     if sys.path and sys.path[0] in ("", "/", os.getcwd()):
         sys.path.pop(0)  # `python -m` put the working directory ("/") first
     serve(Path(sys.argv[1]))

@@ -31,13 +31,7 @@ def sockets():
     directory = Path(tempfile.mkdtemp(prefix="acc-"))
     directory.chmod(0o700)
     yield directory
-    for pid in accel.stop_servers(directory):
-        for _ in range(100):  # wait until it has gone
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
+    accel.stop_servers(directory)  # and waits until they have gone
     shutil.rmtree(directory, ignore_errors=True)
 
 
