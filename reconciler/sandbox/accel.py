@@ -100,7 +100,10 @@ def socket_path() -> Path | None:
         return None
     if st.st_uid != os.getuid() or st.st_mode & 0o077:
         return None
-    path = directory / f"sandbox-{_fingerprint()}.sock"
+    try:
+        path = directory / f"sandbox-{_fingerprint()}.sock"
+    except OSError:  # a file of the installation went away while it was being read
+        return None
     return path if len(os.fsencode(path)) < 100 else None
 
 
@@ -121,16 +124,16 @@ def run(argv: list[str]) -> int | None:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(str(path))
-    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        request = json.dumps({
+            "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
+            "streams": [[getattr(s, "encoding", None) or "utf-8", getattr(s, "errors", None) or "strict"]
+                        for s in (sys.stdin, sys.stdout, sys.stderr)],
+        }).encode()
+    except OSError:  # no server; or no working directory, which the command will say itself
         conn.close()
         return None
-    umask = os.umask(0)
-    os.umask(umask)
-    request = json.dumps({
-        "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
-        "streams": [[getattr(s, "encoding", None) or "utf-8", getattr(s, "errors", None) or "strict"]
-                    for s in (sys.stdin, sys.stdout, sys.stderr)],
-    }).encode()
     with conn:
         try:
             socket.send_fds(conn, [struct.pack("!I", len(request))], [0, 1, 2])
