@@ -103,22 +103,6 @@ class BenchApp:
         return [data]
 
 
-def speed_up_moto_dispatch() -> None:
-    """Two per-request costs of moto's server that are pure overhead here (40% of a DescribeKey's
-    CPU): listing moto's own package directory to route a request, and ``inspect.getmembers``
-    of the response class. Both answers never change in a running server, so cache them."""
-    import functools
-
-    import moto.backends
-    import moto.core.responses
-
-    modules = moto.backends.list_of_moto_modules
-    cached_modules = functools.lru_cache(maxsize=1)(lambda: list(modules()))
-    moto.backends.list_of_moto_modules = lambda: iter(cached_modules())  # type: ignore[assignment]
-    names = moto.core.responses.method_names_from_class
-    moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=None)(names)  # type: ignore[assignment]
-
-
 def main(argv: list[str]) -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -127,8 +111,7 @@ def main(argv: list[str]) -> None:
     from reconciler.sandbox.server import make_app
 
     stores, keys, unrelated = (int(a) for a in argv[:3])
-    speed_up_moto_dispatch()
-    app = make_app()  # installs the emulator into moto
+    app = make_app()  # installs the emulator into moto (and caches moto's per-request lookups)
     built = build_fleet(stores, keys, unrelated)
 
     class Handler(WSGIRequestHandler):

@@ -426,10 +426,12 @@ def verdicts(results: list[dict[str, Any]]) -> list[str]:
 
 
 def write_markdown(path: Path, results: list[dict[str, Any]], command: str) -> None:
-    template = (HERE / "performance.md.in").read_text()
-    body = "\n".join(table(results)) + "\n\n" + "\n".join(notes(results) + verdicts(results))
-    path.write_text(template.replace("{{COMMAND}}", command).replace("{{TABLE}}", body)
-                    .replace("{{DATE}}", time.strftime("%Y-%m-%d")) + "")
+    """Rewrite this benchmark's section of ``path`` (the others' figures stay as they are)."""
+    from benchmarks.markdown import write_section
+
+    body = (f"Generated on {time.strftime('%Y-%m-%d')} on the project's 2-core machine by:\n\n```sh\n{command}\n```\n\n"
+            + "\n".join(table(results)) + "\n\n" + "\n".join(notes(results) + verdicts(results)))
+    write_section(path, "plan-bench", body)
 
 
 def main() -> None:

@@ -14,13 +14,16 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import boto3
-from botocore.config import Config
+from reconciler.errors import UserError
+
+if TYPE_CHECKING:  # boto3 is imported when a command connects, not when the CLI starts
+    import boto3
+    from botocore.config import Config
 
 
-class ConnectionError_(Exception):
+class ConnectionError_(UserError):
     """A user-fixable problem reaching AWS (no region, no credentials...)."""
 
 
@@ -39,7 +42,9 @@ def env_region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
-def client_config(max_pool_connections: int = 128) -> Config:
+def client_config(max_pool_connections: int = 128) -> "Config":
+    from botocore.config import Config
+
     # as many connections as the reader may have calls in flight (RateLimiter.concurrency's cap)
     # botocore's adaptive mode retries throttling and 5xx errors with backoff and rate-limits
     # the client after throttles; reads and writes add their own per-operation limiter on top.
@@ -52,7 +57,7 @@ def client_config(max_pool_connections: int = 128) -> Config:
 
 @dataclass
 class Connection:
-    session: boto3.Session
+    session: "boto3.Session"
     region: str
     endpoint_url: str | None = None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
@@ -93,17 +98,19 @@ class Connection:
 def connect(target: Target, region: str) -> Iterator[Connection]:
     """Open a connection for ``region`` (already resolved by the caller)."""
     if target.sandbox:
-        from reconciler.sandbox.embedded import EmbeddedSandbox
+        from reconciler.sandbox.embedded import EmbeddedSandbox, boto3_session
 
         with EmbeddedSandbox(target.sandbox_dir) as sandbox:
             yield Connection(
-                session=boto3.Session(region_name=region),
+                session=boto3_session(),
                 region=region,
                 now=sandbox.now,
                 sleep=lambda seconds: sandbox.advance(seconds),
                 sandbox=sandbox,
             )
         return
+    import boto3
+
     try:
         session = boto3.Session(profile_name=target.profile, region_name=region)
     except Exception as exc:  # botocore.exceptions.ProfileNotFound and friends

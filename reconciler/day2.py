@@ -1,17 +1,18 @@
 """Commands for living with the tool: ``export`` (adopt existing stores), ``status`` (every
 store at a glance) and ``iam-policy`` (the permissions each mode needs).
 
-Imported and registered by :mod:`reconciler.cli` (at its bottom), whose connection flags and
+Registered by :mod:`reconciler.cli` (imported when one of them runs), whose connection flags and
 error handling they share; import ``reconciler.cli``, not this module.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import click
 
-from reconciler.cli import connection_options, make_target, user_errors
+from reconciler.cli import CONNECTION_PARAMS, connection_options, given_flags, make_target, next_step, user_errors
 from reconciler.errors import UserError
 
 
@@ -36,10 +37,11 @@ def _read_live(target, paths: list[str]):
         return declared, read_live_state(conn)
 
 
-@click.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Write one manifest per store into this directory (CloudHSM trust anchors in certs/). "
-                   "Default: print every manifest to stdout.")
+@click.command(short_help="Write manifests of the live stores (adopt).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write one manifest per store into this directory (CloudHSM trust anchors in certs/), e.g. "
+                   "adopted/: outside the directory of the manifests you plan, whose stores it would declare "
+                   "twice. Default: print every manifest to stdout.")
 @click.option("--store", "stores", multiple=True, metavar="NAME", help="Export only this store (repeatable).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist in --out.")
 @connection_options
@@ -62,11 +64,12 @@ def export(out_dir, stores, force, profile, region, endpoint_url, sandbox, sandb
         click.echo(f"No custom key stores in {live.region}: nothing to export.", err=True)
         return
     if out_dir:
+        _warn_if_inside_manifests(Path(out_dir))
         written = write_export(result, out_dir, force=force)
         for path in written:
             click.echo(str(path))
         click.echo(f"Exported {len(result.manifests)} store(s) from {live.region} into {out_dir}. "
-                   f"Check it with: reconciler plan {out_dir}", err=True)
+                   f"Check it with: {next_step('plan', *given_flags(*CONNECTION_PARAMS), out_dir)}", err=True)
     else:
         click.echo(render_stdout(result), nl=False)
     for note in result.notes:
@@ -75,7 +78,20 @@ def export(out_dir, stores, force, profile, region, endpoint_url, sandbox, sandb
         click.echo("Before an apply that sends secrets, set: " + ", ".join(sorted(result.env)), err=True)
 
 
-@click.command()
+def _warn_if_inside_manifests(out_dir: Path) -> None:
+    """Exporting into a directory of manifests makes planning that directory declare each
+    exported store twice (once as written by hand, once as exported)."""
+    here = Path.cwd().resolve()
+    for parent in out_dir.resolve().parents:
+        if parent == here or here not in parent.parents:
+            break
+        if any(parent.glob("*.yaml")) or any(parent.glob("*.yml")):
+            click.echo(f"Note: {parent} holds manifests already: planning it would declare the exported stores "
+                       "twice; export outside it (e.g. --out adopted/) if these stores are declared there", err=True)
+            return
+
+
+@click.command(short_help="Every live store at a glance.")
 @click.argument("paths", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @connection_options
@@ -93,7 +109,7 @@ def status(paths, fmt, profile, region, endpoint_url, sandbox, sandbox_dir) -> N
     click.echo(RENDERERS[fmt](build_status(live, declared)), nl=False)
 
 
-@click.command("iam-policy")
+@click.command("iam-policy", short_help="Print the IAM policy plan or apply needs.")
 @click.option("--mode", type=click.Choice(["plan", "apply"]), default="apply", show_default=True,
               help="plan: read-only (also enough for status and export); apply: plan's reads plus the writes.")
 @click.option("--region", default="*", show_default=True, help="Region in the key and alias ARNs.")
@@ -120,6 +136,4 @@ def iam_policy(mode, region, account, partition, lock_table, fmt) -> None:
                    err=True)
 
 
-COMMANDS = (export, status, iam_policy)
-
-__all__ = ["COMMANDS", "export", "iam_policy", "status"]
+__all__ = ["export", "iam_policy", "status"]

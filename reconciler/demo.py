@@ -21,46 +21,15 @@ from pathlib import Path
 
 import click
 
-# Made-up demo credentials in the shapes KMS requires; the sandbox accepts any well-formed value.
-DEMO_VALUES = {
-    "accessKeyId": "AKIADEMOXKSPROXY2345",
-    "secretAccessKey": "ZGVtby1vbmx5LXhrcy1zZWNyZXQtbm90LWZvci1wcm9kdWN0aW9uLTAwMDA=",
-    "keyStorePassword": "demo-kmsuser-pw",
-}
+EXAMPLES = Path(__file__).resolve().parent / "examples" / "manifests"  # a copy of the repository's manifests/
 
 
-def _env_refs(manifests: Path) -> dict[str, str]:
-    """Env var name -> demo value, for every {fromEnv: NAME} in the manifests."""
-    env: dict[str, str] = {}
-    for path in sorted(manifests.rglob("*.y*ml")):
-        for field, name in re.findall(r"(\w+):\s*\{\s*fromEnv:\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}", path.read_text()):
-            if field in DEMO_VALUES:
-                env.setdefault(name, DEMO_VALUES[field])
-    return env
-
-
-def _fixtures(manifests: Path) -> list[list[str]]:
-    """Sandbox seed commands for the CloudHSM clusters and VPC endpoint services the examples use."""
+def _sandbox_env(manifests: Path) -> dict[str, str]:
+    """The sandbox-only values ``reconciler sandbox init`` writes for the manifests' variables."""
     from reconciler.manifest.loader import load
+    from reconciler.sandbox.fixtures import needs
 
-    commands = []
-    result = load([str(manifests)])
-    for entry in result.manifests:
-        spec = entry.model.spec
-        if spec.state != "present":
-            continue
-        if spec.cloudHsm and spec.cloudHsm.clusterId:
-            cmd = ["sandbox", "seed-cluster", "--cluster-id", spec.cloudHsm.clusterId]
-            anchor = spec.cloudHsm.trustAnchorCertificate
-            if anchor is not None and getattr(anchor, "fromFile", None):
-                cert = (Path(entry.manifest_dir) / anchor.fromFile).resolve()
-                cmd += ["--trust-anchor", os.path.relpath(cert, manifests.parent)]
-            commands.append(cmd)
-        if spec.xks and spec.xks.vpcEndpointServiceName:
-            host = re.sub(r"^https://", "", spec.xks.uriEndpoint or "")
-            commands.append(["sandbox", "seed-endpoint-service", "--service-name", spec.xks.vpcEndpointServiceName,
-                             "--private-dns-name", host])
-    return commands
+    return needs(load([str(manifests)])).env
 
 
 class _Runner:
@@ -92,8 +61,8 @@ class _Runner:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                cli.main(args=args, prog_name="reconciler", standalone_mode=False)
-            code = 0
+                returned = cli.main(args=args, prog_name="reconciler", standalone_mode=False)
+            code = returned if isinstance(returned, int) else 0  # a usage error returns 1
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except click.exceptions.Exit as exc:
@@ -146,7 +115,8 @@ def run_demo(source: Path, workspace: Path | None, store_file: str) -> None:
     (scratch / WORKSPACE_MARKER).write_text("A workspace of 'reconciler demo': it may reset and overwrite it.\n")
     shutil.copytree(source, scratch / "manifests", dirs_exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(_env_refs(scratch / "manifests"))
+    variables = _sandbox_env(scratch / "manifests")
+    env.update(variables)
     env.update({"RECONCILER_SANDBOX_DIR": str(scratch / ".reconciler" / "sandbox")})
     env.pop("GITHUB_STEP_SUMMARY", None)
     run = _Runner(scratch, env)
@@ -154,11 +124,13 @@ def run_demo(source: Path, workspace: Path | None, store_file: str) -> None:
     click.secho("reconciler demo: KMS custom key stores, declared in YAML, reconciled on the embedded sandbox",
                 bold=True)
     click.echo(f"workspace: {scratch} (a copy of {source}); no AWS account is used.")
-    click.echo("Demo credentials are set in the environment: " + ", ".join(sorted(_env_refs(scratch / "manifests"))))
 
     run("sandbox", "reset", note="start from an empty emulated account")
-    for cmd in _fixtures(scratch / "manifests"):
-        run(*cmd, note="the emulator's stand-in for infrastructure that exists outside KMS")
+    run("sandbox", "init", "manifests",
+        note="the CloudHSM cluster and VPC endpoint service the manifests name (in AWS they exist already), "
+             "and .reconciler/sandbox/env.sh with sandbox-only values for their secrets")
+    click.secho("# the demo loads .reconciler/sandbox/env.sh into its environment (. .reconciler/sandbox/env.sh): "
+                + ", ".join(sorted(variables)), dim=True)
     run("validate", "manifests", note="offline checks: every KMS constraint, every file, every problem at once")
     run("plan", "--sandbox", "manifests", expect=(2,), note="exit 2: there are changes to make")
     run("apply", "--sandbox", "--auto-approve", "manifests",
@@ -183,9 +155,10 @@ def run_demo(source: Path, workspace: Path | None, store_file: str) -> None:
     click.secho(f"\nDemo complete in {time.monotonic() - started:.0f}s. Workspace: {scratch}", bold=True)
 
 
-@click.command()
+@click.command(short_help="The whole story on the sandbox, in a minute.")
 @click.option("--manifests", "source", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=Path("manifests"), show_default=True, help="Example manifests to copy.")
+              default=EXAMPLES, help="Example manifests to copy  [default: the examples shipped with reconciler, "
+                                     "the repository's manifests/]")
 @click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
               help="Where to work (default: a new temporary directory).")
 @click.option("--decommission", "store_file", default="payments-xks.yaml", show_default=True,
@@ -193,6 +166,6 @@ def run_demo(source: Path, workspace: Path | None, store_file: str) -> None:
 def demo(source: Path, workspace: Path | None, store_file: str) -> None:
     """Walk through plan, apply and a multi-day decommission on the embedded sandbox."""
     if not (source / store_file).is_file():
-        raise click.ClickException(f"{source / store_file} not found; run the demo from the repository root "
-                                   "or pass --manifests")
+        raise click.ClickException(f"{source / store_file} not found; pass --decommission with a manifest of "
+                                   f"{source}")
     run_demo(source, workspace, store_file)

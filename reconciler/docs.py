@@ -6,10 +6,12 @@
   :data:`reconciler.connection_errors.FIXES` (the same text ``plan`` and ``status`` print).
 
 Each section sits in the README between ``<!-- BEGIN GENERATED: NAME ... -->`` and
-``<!-- END GENERATED: NAME -->``; ``tests/day2/test_readme.py`` fails when one differs. Regenerate::
+``<!-- END GENERATED: NAME -->``; ``tests/day2/test_readme.py`` fails when one differs. The same
+command also copies the example manifests (``manifests/``) into the package
+(``reconciler/examples/manifests/``, which ``reconciler demo`` uses from any directory). Regenerate::
 
-    python -m reconciler.docs            # rewrite README.md's generated sections
-    python -m reconciler.docs --check    # exit 1 if they are out of date
+    python -m reconciler.docs            # rewrite README.md's generated sections, copy the examples
+    python -m reconciler.docs --check    # exit 1 if either is out of date
 """
 
 from __future__ import annotations
@@ -141,31 +143,67 @@ def section(text: str, name: str) -> str | None:
     return None if match is None else match.group(2)
 
 
+def replace_section(text: str, name: str, body: str) -> str:
+    """``text`` with the body of generated section ``name`` replaced (ValueError without its markers)."""
+    pattern = _pattern(name)
+    if not pattern.search(text):
+        raise ValueError(f"no '<!-- BEGIN GENERATED: {name} -->' ... '<!-- END GENERATED: {name} -->' markers")
+    return pattern.sub(lambda m: m.group(1) + body + m.group(3), text, count=1)
+
+
 def regenerate(text: str) -> str:
     for name, make in SECTIONS.items():
-        pattern = _pattern(name)
-        if not pattern.search(text):
-            raise ValueError(f"README has no '<!-- BEGIN GENERATED: {name} -->' ... "
-                             f"'<!-- END GENERATED: {name} -->' markers")
-        body = make()
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(3), text, count=1)
+        text = replace_section(text, name, make())
     return text
+
+
+PACKAGED_EXAMPLES = Path(__file__).resolve().parent / "examples" / "manifests"
+
+
+def example_files(root: Path) -> dict[str, bytes]:
+    """Relative path -> content of every file below ``root``."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def sync_examples(source: Path, target: Path = PACKAGED_EXAMPLES) -> bool:
+    """Make ``target`` an exact copy of ``source``; True if it changed."""
+    import shutil
+
+    if example_files(source) == example_files(target):
+        return False
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reconciler.docs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--readme", default="README.md", help="the README to update (default: README.md)")
     parser.add_argument("--check", action="store_true", help="exit 1 if the generated sections are out of date")
+    parser.add_argument("--examples", default="manifests", help="the example manifests to copy into the package "
+                        "(default: manifests; '' to skip)")
     args = parser.parse_args(argv)
     path = Path(args.readme)
     current = path.read_text(encoding="utf-8")
     updated = regenerate(current)
+    examples = Path(args.examples) if args.examples else None
+    if examples is not None and not any(examples.glob("*.y*ml")):
+        print(f"{examples}: no example manifests there; run from the repository's root, or pass --examples",
+              file=sys.stderr)
+        return 1
     if args.check:
+        stale = examples is not None and example_files(examples) != example_files(PACKAGED_EXAMPLES)
+        if stale:
+            print(f"{PACKAGED_EXAMPLES} differs from {examples}; run: {REGENERATE}", file=sys.stderr)
         if updated != current:
             print(f"{path}: generated sections are out of date; run: {REGENERATE}", file=sys.stderr)
             return 1
+        if stale:
+            return 1
         print(f"{path}: generated sections are up to date")
         return 0
+    if examples is not None and sync_examples(examples):
+        print(f"{PACKAGED_EXAMPLES}: copied from {examples}")
     if updated != current:
         path.write_text(updated, encoding="utf-8")
         print(f"{path}: generated sections updated")

@@ -39,6 +39,7 @@ from reconciler.connection_errors import fix_for
 from reconciler.errors import UserError
 from reconciler.live.model import LiveKey, LiveState, LiveStore
 from reconciler.manifest.model import API_VERSION, DEFAULT_PENDING_WINDOW_DAYS, KIND
+from reconciler.plan.model import ceil_seconds, iso
 from reconciler.plan.planner import MANAGED_TAG
 
 CERTS_DIR = "certs"
@@ -266,7 +267,7 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
             "as a key not in the manifest. To rescue one, uncomment it under keys: (and drop 'keys: []' "
             "if present).", "    ")
         for key in pending:
-            when = key.deletion_date.isoformat().replace("+00:00", "Z") if key.deletion_date else "?"
+            when = iso(ceil_seconds(key.deletion_date)) if key.deletion_date else "?"
             body += _comment(f"{key.key_id}: deleted on {when}", "    ")
             if store.type == "AWS_CLOUDHSM" and _alias_for(key) is None:
                 body += _comment("(no alias: give it one before declaring it)", "    ")

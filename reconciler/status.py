@@ -17,6 +17,7 @@ from typing import Any
 from reconciler.connection_errors import fix_for
 from reconciler.display import printable
 from reconciler.live.model import LiveState
+from reconciler.plan.model import ceil_seconds
 
 KEY_STATE_ORDER = ("Enabled", "Disabled", "Unavailable", "PendingDeletion")
 TYPE_LABEL = {"EXTERNAL_KEY_STORE": "XKS", "AWS_CLOUDHSM": "CLOUDHSM"}
@@ -129,8 +130,10 @@ def render_text(report: StatusReport) -> str:
             columns.append("MANAGED")
         table = []
         for row in report.stores:
-            when = row.earliest_deletion.replace(microsecond=0) if row.earliest_deletion else None
-            cells = [printable(row.name), printable(row.id), TYPE_LABEL.get(row.type, row.type), _connection(row), _keys(row),
+            # rounded up, as every date the tool prints: the key is not gone before it
+            when = ceil_seconds(row.earliest_deletion) if row.earliest_deletion else None
+            cells = [printable(row.name), printable(row.id), TYPE_LABEL.get(row.type, row.type), _connection(row),
+                     _keys(row),
                      _iso(when) or "-"]
             if report.manifests_given:
                 cells.append({"managed": "yes", "decommissioning": "yes (absent)"}.get(row.management or "", "no"))

@@ -40,18 +40,6 @@ def load_manifests(paths: list[str], *, default_region: str | None = None):
     return result
 
 
-def validate_paths(paths: list[str], *, check_secrets: bool = False, allow_outside_root: bool = False,
-                   default_region: str | None = None) -> tuple[list[Any], int]:
-    """Offline checks; with ``check_secrets`` also resolve every secret reference (and forget it)."""
-    from reconciler.manifest.loader import check_secrets as resolve_all, load
-
-    result = load(paths, default_region=default_region)
-    problems = list(result.problems)
-    if not problems and check_secrets:
-        problems = resolve_all(result.manifests, allow_outside_root=allow_outside_root)
-    return problems, len(result.manifests)
-
-
 def resolve_region(target: Target, loaded) -> str:
     from reconciler.regions import check_region
 
@@ -218,9 +206,11 @@ class ApplyRequest:
 
 
 def is_plan_file(args: list[str]) -> bool:
+    """One ``.json`` argument is a plan file (one that does not exist: "no such plan file"), unless
+    it is a directory of manifests."""
     if len(args) != 1 or not args[0].endswith(".json"):
         return False
-    return Path(args[0]).is_file()
+    return not Path(args[0]).is_dir()
 
 
 def check_account(conn: Connection, desired: Desired, plan: Plan) -> None:
@@ -332,7 +322,7 @@ def apply_lock(request: ApplyRequest, conn: Connection, run_id: str) -> Iterator
     elif request.lock_table:
         client = conn.session.client("dynamodb", region_name=conn.region, config=client_config())
         path = lock_id(conn.account_id(), conn.region)
-        backend = DynamoDBLock(client, request.lock_table, path)
+        backend = DynamoDBLock(client, request.lock_table, path, profile=request.target.profile)
     else:
         yield None
         return
@@ -365,9 +355,35 @@ def force_unlock(table: str, run_id: str, *, region: str | None, profile: str | 
     return DynamoDBLock(client, table, lock_id(account, region)).force_unlock(run_id)
 
 
+class _Stop:
+    """What SIGINT/SIGTERM asked of an apply: stop the executor gracefully (the steps in flight
+    finish, no other starts). The handler never raises: an exception raised by a signal handler
+    can land in code that cannot propagate it (a finalizer, a callback) and be swallowed, and the
+    apply would go on as if nothing had happened. Before the executor exists, the request is
+    remembered and :meth:`check` refuses to start any step."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.executor: Any = None
+
+    def request(self, name: str) -> None:
+        self.signal = name
+        if self.executor is not None:
+            self.executor.stop()
+
+    def attach(self, executor: Any) -> None:
+        self.executor = executor
+        if self.signal is not None:
+            executor.stop()
+
+    def check(self) -> None:
+        if self.signal is not None:
+            raise RefusedError(f"apply was interrupted ({self.signal}) before any step started; nothing was changed")
+
+
 @contextmanager
-def _signals_stop(executor_box: list, enabled: bool) -> Iterator[None]:
-    """While the body runs, SIGINT/SIGTERM stop the executor gracefully (a second one is not caught)."""
+def _signals_stop(stop: _Stop, enabled: bool) -> Iterator[None]:
+    """While the body runs, SIGINT/SIGTERM stop the apply gracefully (a second one is not caught)."""
     import signal
     import threading
 
@@ -379,12 +395,11 @@ def _signals_stop(executor_box: list, enabled: bool) -> Iterator[None]:
     def handler(signum, _frame) -> None:
         for sig, old in previous.items():
             signal.signal(sig, old)
-        print(f"\nReceived {signal.Signals(signum).name}: finishing the steps in flight, starting no other "
-              "(send it again to stop at once).", file=sys.stderr, flush=True)
-        if executor_box:
-            executor_box[0].stop()
-        else:
-            raise KeyboardInterrupt
+        name = signal.Signals(signum).name
+        doing = "finishing the steps in flight, starting no other" if stop.executor is not None else \
+            "starting no step"
+        print(f"\nReceived {name}: {doing} (send it again to stop at once).", file=sys.stderr, flush=True)
+        stop.request(name)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, handler)
@@ -442,9 +457,9 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
 
     out = sys.stdout
     run_id = uuid.uuid4().hex[:12]
-    executor_box: list = []
+    stop = _Stop()
     with connect(target, desired.state.region) as conn, apply_lock(request, conn, run_id) as lock, \
-            _signals_stop(executor_box, request.handle_signals):
+            _signals_stop(stop, request.handle_signals):
         _note_interrupted_run(request.journal_path, locked=lock is not None)
         if saved:
             check_target(saved_plan, plan_path, conn.identity())
@@ -484,6 +499,7 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
                                      f"was changed. What changed:\n{changed}\nRun apply again")
         check_account(conn, desired, plan)
         preflight_secrets(plan, desired)
+        stop.check()
 
         redactor = Redactor()
         journal = Journal(request.journal_path)
@@ -492,7 +508,7 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
         executor = Executor(conn, plan, desired.inputs, emit=progress, redactor=redactor,
                             options=ExecutorOptions(timeout_seconds=request.timeout_seconds,
                                                     limiter=limiter_for(conn)))
-        executor_box.append(executor)  # from here on, SIGINT/SIGTERM stop it gracefully
+        stop.attach(executor)  # from here on, SIGINT/SIGTERM stop it gracefully
         progress({"event": "run-start", "plan": plan.to_dict()["planDigest"], "region": plan.region,
                   "steps": len(plan.steps), "manifests": list(paths)})
         try:

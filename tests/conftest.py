@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
@@ -24,6 +26,18 @@ from botocore.config import Config
 from reconciler.sandbox.clock import SandboxClock
 from reconciler.sandbox.host import MemoryHost, activate_host
 from reconciler.sandbox.settings import SandboxSettings, activate
+
+# The many CLI processes the tests start run as a user's would, with Python's bytecode cache: when
+# PYTHONDONTWRITEBYTECODE keeps the checkout clean (as .ci/run does), their cache goes to a
+# directory outside it instead of being switched off (compiling every module at each start would
+# cost each process a quarter of a second).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(),
+                                                              f"reconciler-tests-pycache-{os.getuid()}"))
+
+# The CLI processes the tests start run each command themselves: no sandbox server left behind
+# (tests/e2e/test_accel.py starts its own and stops it)
+os.environ["RECONCILER_SANDBOX_ACCEL"] = "off"
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"

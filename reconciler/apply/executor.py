@@ -25,9 +25,8 @@ SIGINT or SIGTERM) lets every store finish the step it is in and start no other.
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable, Protocol
 
@@ -164,9 +163,8 @@ class Executor:
         self.kms_once = conn.session.client("kms", **kwargs)
         self._store_ids: dict[str, str] = {}
         self._key_ids: dict[tuple[str, str], str] = {}  # (store, ident) -> KeyId
-        # store -> the DeletionDates KMS gave the keys this run scheduled: a deferred delete_store
-        # waits for these, not for the date the plan estimated when it was made
-        self._deletion_dates: dict[str, list[datetime]] = {}
+        # store -> the latest DeletionDate KMS gave a key this run scheduled (whole seconds, up)
+        self._deletions: dict[str, datetime] = {}
         self._failed_updates: set[str] = set()  # stores whose update_store failed in this run
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -503,29 +501,21 @@ class Executor:
             if _code(exc) == "KMSInvalidStateException":
                 meta = self.call("DescribeKey", "describe_key", KeyId=p["keyId"])["KeyMetadata"]
                 if meta.get("KeyState") == "PendingDeletion":
-                    when = aware_utc(meta.get("DeletionDate"))
-                    self._note_deletion(step.store, when)
-                    return f"already pending deletion until {iso(when)}"
+                    return f"already pending deletion until {self._deletion(step.store, meta.get('DeletionDate'))}"
             raise
-        when = aware_utc(result.get("DeletionDate"))
-        self._note_deletion(step.store, when)
-        return f"pending deletion until {iso(when)}"
+        return f"pending deletion until {self._deletion(step.store, result.get('DeletionDate'))}"
 
-    def _note_deletion(self, store: str, when: datetime | None) -> None:
-        if when is not None:
-            with self._lock:
-                self._deletion_dates.setdefault(store, []).append(when)
-
-    def _deferred_until(self, step: Step, planned: datetime | None) -> datetime | None:
-        """When a deferred step can run: for delete_store, the latest DeletionDate of the store's
-        keys, counting the dates KMS gave the keys this run scheduled (a saved plan applied days
-        after it was made schedules them later than the plan could know)."""
-        if step.action.value != "delete_store":
-            return planned
+    def _deletion(self, store: str, date: Any) -> str | None:
+        """Note a key's DeletionDate for the store's deferred delete_store; printed rounded up to
+        the second, as every date the tool prints (the key is not gone before it)."""
+        when = aware_utc(date)
+        if when is None:
+            return None
+        when = ceil_seconds(when)
         with self._lock:
-            dates = list(self._deletion_dates.get(step.store, ()))
-        dates += [planned] if planned else []
-        return ceil_seconds(max(dates)) if dates else None
+            if store not in self._deletions or when > self._deletions[store]:
+                self._deletions[store] = when
+        return iso(when)
 
     def _cancel_key_deletion(self, step: Step) -> str:
         try:
@@ -557,6 +547,7 @@ class Executor:
             if _code(exc) != "CustomKeyStoreHasCMKsException":
                 raise
             until = self._latest_deletion_date(entry["CustomKeyStoreId"])
+            until = ceil_seconds(until) if until else None
             raise Deferred(until, "the store still holds keys; KMS deletes it only after its last key is gone") from None
         return f"deleted {entry['CustomKeyStoreId']}"
 
@@ -589,7 +580,9 @@ class Executor:
 
     def _execute(self, step: Step) -> StepResult:
         self._event(step, "start")
-        started = time.monotonic()
+        # on the connection's clock, like the waits: in the sandbox, time spent waiting for a
+        # connection passes on the emulator's clock, not the wall clock
+        started = self.conn.now()
         try:
             message = self.run_step(step)
             result = StepResult(step, "ok", message)
@@ -615,7 +608,7 @@ class Executor:
         if result.outcome == "failed" and step.action.value == "update_store":
             with self._lock:
                 self._failed_updates.add(step.store)
-        result.elapsed = time.monotonic() - started
+        result.elapsed = max(0.0, (self.conn.now() - started).total_seconds())
         self._event(step, result.outcome, message=result.message, errorCode=result.error_code,
                     elapsed=round(result.elapsed, 3), deferredUntil=iso(result.deferred_until))
         return result
@@ -629,14 +622,15 @@ class Executor:
                 result = StepResult(step, "skipped", "not started: apply was interrupted")
                 self._event(step, "skipped", message=result.message)
             elif step.deferred_until is not None and step.deferred_until > now:
-                until = self._deferred_until(step, step.deferred_until)
+                until = self._deferred_date(step)
                 result = StepResult(step, "deferred", f"deferred until {iso(until)}", deferred_until=until)
                 self._event(step, "deferred", message=result.message, deferredUntil=iso(until))
             elif blockers:
                 first = blockers[0]
                 if all(b.outcome == "deferred" for b in blockers):
-                    until = self._deferred_until(
-                        step, max((b.deferred_until for b in blockers if b.deferred_until), default=None))
+                    until = max((b.deferred_until for b in blockers if b.deferred_until), default=None)
+                    if step.action.value == "delete_store" and until is not None:
+                        until = self._deferred_date(replace(step, deferred_until=until))
                     result = StepResult(step, "deferred", f"waits for {first.step.id}", deferred_until=until)
                     self._event(step, "deferred", message=result.message, deferredUntil=iso(until))
                 else:
@@ -648,6 +642,13 @@ class Executor:
                 outcomes[step.id] = result
             results.append(result)
         return results
+
+    def _deferred_date(self, step: Step) -> datetime:
+        """The plan's date, or later when the keys this run scheduled are due later (the plan
+        estimated their dates when it was made; KMS set them when the steps ran)."""
+        with self._lock:
+            scheduled = self._deletions.get(step.store)
+        return max(step.deferred_until, scheduled) if scheduled else step.deferred_until  # type: ignore[type-var]
 
     def run(self) -> ApplyResult:
         by_store: dict[str, list[Step]] = {}

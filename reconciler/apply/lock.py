@@ -149,10 +149,11 @@ class FileLock:
 class DynamoDBLock:
     """One item in a DynamoDB table keyed by the string attribute ``LockID``."""
 
-    def __init__(self, client: Any, table: str, lock_id: str) -> None:
+    def __init__(self, client: Any, table: str, lock_id: str, *, profile: str | None = None) -> None:
         self.client = client
         self.table = table
         self.lock_id = lock_id
+        self.profile = profile  # repeated in the force-unlock command the messages print
         self.name = f"{lock_id} in DynamoDB table {table}"
 
     def _missing_table(self) -> UserError:
@@ -232,10 +233,13 @@ class DynamoDBLock:
         return holder
 
     def unlock_hint(self, holder: LockInfo | None) -> str:
+        import shlex
+
         run = holder.ID if holder else "RUN_ID"
-        region = self.client.meta.region_name
-        return (f"if that run is no longer running (a killed job leaves its lock behind), remove the lock with: "
-                f"reconciler force-unlock --lock-table {self.table} --region {region} {run}")
+        words = ["reconciler", "force-unlock", "--lock-table", self.table, "--region", self.client.meta.region_name]
+        words += ["--profile", self.profile] if self.profile else []
+        return ("if that run is no longer running (a killed job leaves its lock behind), remove the lock with: "
+                + shlex.join([*words, run]))
 
 
 def lock_id(account: str, region: str) -> str:

@@ -807,3 +807,14 @@ __all__ = [
     "load",
     "parse_field_path",
 ]
+
+
+def validate_paths(paths: Sequence[str], *, with_secrets: bool = False, allow_outside_root: bool = False,
+                   default_region: str | None = None) -> tuple[list[Problem], int]:
+    """``reconciler validate``: the problems and the number of manifests; ``with_secrets``
+    also resolves every secret reference (and forgets it)."""
+    result = load(paths, default_region=default_region)
+    problems = list(result.problems)
+    if not problems and with_secrets:
+        problems = check_secrets(result.manifests, allow_outside_root=allow_outside_root)
+    return problems, len(result.manifests)

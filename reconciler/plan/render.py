@@ -27,6 +27,13 @@ def _params_text(params: dict[str, Any]) -> list[str]:
             for field_name, change in value.items():
                 lines.append(f"{field_name}: {json.dumps(change['from'])} -> {json.dumps(change['to'])}")
             continue
+        if name == "keysEnabled":  # key id -> declared enabled state, set once the store is CONNECTED
+            for enabled in (True, False):
+                ids = sorted(key for key, wanted in value.items() if wanted is enabled)
+                if ids:
+                    lines.append(f"then {'enables' if enabled else 'disables'} key(s) {', '.join(ids)} as declared "
+                                 "(KMS hides whether a key is enabled while its store is not connected)")
+            continue
         if isinstance(value, (dict, list)):
             value = json.dumps(value, sort_keys=True)
         elif not isinstance(value, str):
@@ -139,7 +146,8 @@ def render_markdown(plan: Plan) -> str:
             out += [f"- **{markdown(f.store)}**{' / ' + markdown(f.key) if f.key else ''}: {markdown(f.message)}"
                     for f in items]
             out.append("")
-    details = "\n".join(printable(f"{step.id}: {json.dumps(step.params, sort_keys=True)}") for step in plan.steps)
+    details = "\n".join(printable(f"{step.id}: {'; '.join(_params_text(step.params))}")
+                         for step in plan.steps if step.params)
     if details:
         out += ["<details><summary>Step parameters</summary>", "", *fence(details), "", "</details>", ""]
     out.append(f"<sub>manifests {plan.manifests_digest[:19]} · live state {plan.live_digest[:19]} · "

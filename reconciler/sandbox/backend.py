@@ -235,7 +235,7 @@ def keys_in_store(backend: KmsBackend, custom_key_store_id: str) -> list[Key]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Backing resources: CloudHSM clusters (moto cloudhsmv2) and VPC endpoint services (moto ec2)
+# Backing resources: CloudHSM clusters (moto cloudhsmv2) and VPC endpoint services (sandbox.vpce)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -287,10 +287,10 @@ def _normalise_pem(text: str | None) -> str:
 
 
 def find_vpc_endpoint_service(owner_account_id: str, region: str, service_name: str) -> Any | None:
-    from moto.ec2.models import ec2_backends
+    from reconciler.sandbox.vpce import endpoint_service_backends
 
     try:
-        configurations = ec2_backends[owner_account_id][region].configurations
+        configurations = endpoint_service_backends[owner_account_id][region].configurations
     except KeyError:
         return None
     for configuration in configurations.values():
@@ -306,7 +306,7 @@ def kms_service_principal(region: str) -> str:
 def vpc_service_visible_to_kms(configuration: Any, region: str) -> bool:
     """XksProxyVpcEndpointServiceNotFoundException: "confirm that the Allow principals list for the
     VPC endpoint service includes the KMS service principal for the Region"."""
-    principals = set(getattr(configuration, "principals", None) or [])
+    principals = set(configuration.principals)
     return "*" in principals or kms_service_principal(region) in principals
 
 
@@ -317,21 +317,20 @@ def vpc_service_configuration_problem(
     (CustomKeyStoresListEntry.ConnectionErrorCode) and the XksProxyUriEndpoint doc ("specify
     https:// followed by the private DNS name of the VPC endpoint service")."""
     name = configuration.service_name
-    service_type = getattr(configuration, "_service_type_name", "Interface")
-    if service_type != "Interface" or getattr(configuration, "gateway_load_balancer_arns", None):
+    if configuration.service_type != "Interface" or configuration.gateway_load_balancer_arns:
         return f"VPC endpoint service {name} must be an endpoint service for interface endpoints."
-    zones = set(getattr(configuration, "availability_zones", None) or [])
-    if not getattr(configuration, "network_load_balancer_arns", None) or len(zones) < 2:
+    zones = set(configuration.availability_zones)
+    if not configuration.network_load_balancer_arns or len(zones) < 2:
         return (
             f"VPC endpoint service {name} must have a network load balancer connected to at "
             "least two subnets, each in a different Availability Zone."
         )
-    if getattr(configuration, "acceptance_required", False):
+    if configuration.acceptance_required:
         return f"VPC endpoint service {name} must not require acceptance of connection requests."
-    private_dns_name = getattr(configuration, "private_dns_name", None)
+    private_dns_name = configuration.private_dns_name
     if not private_dns_name:
         return f"VPC endpoint service {name} must have a private DNS name."
-    if getattr(configuration, "kms_private_dns_state", "verified") != "verified":
+    if configuration.private_dns_state != "verified":
         return (
             f"The domain of the private DNS name of VPC endpoint service {name} must have a "
             "verification status of verified."

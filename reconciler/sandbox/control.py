@@ -8,11 +8,10 @@ either.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from reconciler.errors import UserError
 from reconciler.sandbox.settings import (
     CONNECTION_ERROR_CODES,
     KMS_DEFAULT_QUOTAS,
@@ -23,7 +22,7 @@ from reconciler.sandbox.settings import (
 DEFAULT_ACCOUNT = "123456789012"
 
 
-class ControlError(Exception):
+class ControlError(UserError):
     """A sandbox control request a user can fix (bad value, server not reachable...)."""
 
 
@@ -153,28 +152,40 @@ class EndpointServiceSeed:
     account: str = DEFAULT_ACCOUNT
 
 
-def seed_cluster(seed: ClusterSeed) -> str:
+@dataclass(frozen=True)
+class Seeded:
+    """What a seed verb made: the fixture's id, and whether it is new (False: it was there already)."""
+
+    id: str
+    created: bool
+
+
+def seed_cluster(seed: ClusterSeed) -> Seeded:
+    """Create the cluster; one that exists already is left as it is (its certificates, which
+    stores may depend on, would change otherwise)."""
     from reconciler.sandbox import seed as seeds
 
-    try:
-        return seeds.create_cloudhsm_cluster(
-            seed.account,
-            seed.region,
-            seed.cluster_id,
-            hsm_count=seed.hsm_count,
-            state=seed.state,
-            trust_anchor_pem=seed.trust_anchor_pem,
-        )
-    except ValueError as exc:  # an id already in use, a malformed certificate
-        raise ControlError(str(exc)) from None
+    if seed.cluster_id and seeds.find_cloudhsm_cluster(seed.account, seed.region, seed.cluster_id) is not None:
+        return Seeded(seed.cluster_id, False)
+    return Seeded(seeds.create_cloudhsm_cluster(
+        seed.account,
+        seed.region,
+        seed.cluster_id,
+        hsm_count=seed.hsm_count,
+        state=seed.state,
+        trust_anchor_pem=seed.trust_anchor_pem,
+    ), True)
 
 
-def seed_endpoint_service(seed: EndpointServiceSeed) -> str:
+def seed_endpoint_service(seed: EndpointServiceSeed) -> Seeded:
+    """Create the service, or replace the one of that name with these settings."""
     from reconciler.sandbox import seed as seeds
 
-    return seeds.create_vpc_endpoint_service(
-        seed.account, seed.region, seed.service_name, private_dns_name=seed.private_dns_name
-    ).service_name
+    existed = bool(seed.service_name) and seeds.find_vpc_endpoint_service(
+        seed.account, seed.region, seed.service_name) is not None
+    service = seeds.create_vpc_endpoint_service(
+        seed.account, seed.region, seed.service_name, private_dns_name=seed.private_dns_name)
+    return Seeded(service.service_name, not existed)
 
 
 class SandboxControl(Protocol):
@@ -182,43 +193,58 @@ class SandboxControl(Protocol):
     def advance(self, seconds: float) -> str: ...
     def reset(self) -> None: ...
     def set_faults(self, change: FaultChange) -> dict[str, Any]: ...
-    def seed_cluster(self, seed: ClusterSeed) -> str: ...
-    def seed_endpoint_service(self, seed: EndpointServiceSeed) -> str: ...
+    def seed_cluster(self, seed: ClusterSeed) -> Seeded: ...
+    def seed_endpoint_service(self, seed: EndpointServiceSeed) -> Seeded: ...
 
 
-class EmbeddedControl:
-    """Acts on the embedded sandbox's state directory."""
+class LocalControl:
+    """Acts on the emulator in this process through its host: the embedded sandbox's state
+    directory (each verb loads it and saves it under its lock), or the memory of a server."""
 
-    def __init__(self, directory: str | None = None) -> None:
-        from reconciler.sandbox.embedded import EmbeddedSandbox
-
-        self.sandbox = EmbeddedSandbox(directory)
+    def __init__(self, host: Any) -> None:
+        self.host = host
 
     def status(self) -> dict[str, Any]:
-        with self.sandbox, self.sandbox.settings() as settings:
-            return {"sandbox": str(self.sandbox.directory), **describe_settings(settings)}
+        with self.host.transaction(save=False) as settings:
+            return describe_settings(settings)
 
     def advance(self, seconds: float) -> str:
-        with self.sandbox:
-            return _iso(self.sandbox.advance(seconds))
+        if seconds < 0:
+            raise ControlError("the emulator clock only moves forward")
+        with self.host.transaction() as settings:
+            return _iso(settings.clock.advance(seconds))
 
     def reset(self) -> None:
-        with self.sandbox:
-            self.sandbox.reset()
+        self.host.reset()
 
     def set_faults(self, change: FaultChange) -> dict[str, Any]:
         change.validate()
-        with self.sandbox, self.sandbox.settings() as settings:
+        with self.host.transaction() as settings:
             apply_fault_change(settings, change)
             return describe_settings(settings)
 
-    def seed_cluster(self, seed: ClusterSeed) -> str:
-        with self.sandbox, self.sandbox.settings():
+    def seed_cluster(self, seed: ClusterSeed) -> Seeded:
+        with self.host.transaction():
             return seed_cluster(seed)
 
-    def seed_endpoint_service(self, seed: EndpointServiceSeed) -> str:
-        with self.sandbox, self.sandbox.settings():
+    def seed_endpoint_service(self, seed: EndpointServiceSeed) -> Seeded:
+        with self.host.transaction():
             return seed_endpoint_service(seed)
+
+
+class EmbeddedControl(LocalControl):
+    """Acts on the embedded sandbox's state directory."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        from reconciler.sandbox.embedded import EmbeddedHost, sandbox_dir
+        from reconciler.sandbox.install import install
+
+        install()
+        self.directory = sandbox_dir(directory)
+        super().__init__(EmbeddedHost(self.directory))
+
+    def status(self) -> dict[str, Any]:
+        return {"sandbox": str(self.directory), **super().status()}
 
 
 class RemoteControl:
@@ -228,6 +254,10 @@ class RemoteControl:
         self.base = endpoint_url.rstrip("/") + "/_reconciler"
 
     def _call(self, verb: str, payload: dict | None = None) -> dict[str, Any]:
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
         data = None if payload is None else json.dumps(payload).encode()
         req = urllib.request.Request(
             f"{self.base}/{verb}",
@@ -246,10 +276,10 @@ class RemoteControl:
             raise ControlError(message) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ControlError(
-                f"no sandbox server answers at {self.base.rsplit('/', 1)[0]} ({reason}); "
-                "start one with 'reconciler sandbox serve'"
-            ) from None
+            url = self.base.rsplit("/", 1)[0]
+            port = urllib.parse.urlsplit(url).port
+            serve = "reconciler sandbox serve" + (f" --port {port}" if port and port != 4566 else "")
+            raise ControlError(f"no sandbox server answers at {url} ({reason}); start one with '{serve}'") from None
 
     def status(self) -> dict[str, Any]:
         return self._call("state")
@@ -264,11 +294,11 @@ class RemoteControl:
         change.validate()
         return self._call("fault", asdict(change))
 
-    def seed_cluster(self, seed: ClusterSeed) -> str:
-        return self._call("seed/cluster", asdict(seed))["clusterId"]
+    def seed_cluster(self, seed: ClusterSeed) -> Seeded:
+        return Seeded(**self._call("seed/cluster", asdict(seed)))
 
-    def seed_endpoint_service(self, seed: EndpointServiceSeed) -> str:
-        return self._call("seed/vpc-endpoint-service", asdict(seed))["serviceName"]
+    def seed_endpoint_service(self, seed: EndpointServiceSeed) -> Seeded:
+        return Seeded(**self._call("seed/vpc-endpoint-service", asdict(seed)))
 
 
 def _iso(moment) -> str:

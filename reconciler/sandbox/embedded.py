@@ -26,15 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from reconciler.errors import UserError
 from reconciler.sandbox import host as host_module
 from reconciler.sandbox import settings as settings_module
 from reconciler.sandbox.host import MemoryHost
 from reconciler.sandbox.settings import SandboxSettings
 
 DEFAULT_DIR = ".reconciler/sandbox"
+_UNREAD = object()
 STATE_FILE = "state.pickle"
 LOCK_FILE = "state.lock"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def sandbox_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -42,7 +44,17 @@ def sandbox_dir(explicit: str | os.PathLike | None = None) -> Path:
     return Path(explicit or os.environ.get("RECONCILER_SANDBOX_DIR") or DEFAULT_DIR)
 
 
-class SandboxStateError(Exception):
+def boto3_session() -> Any:
+    """The boto3 session for clients of the embedded sandbox: moto's own (it builds its region
+    lists with it), so botocore's endpoint and service data are parsed once per process, not once
+    per session (that parsing is a large part of a command's start-up). Only used inside an
+    active EmbeddedSandbox, whose credentials are the sandbox's; clients pass their region."""
+    from moto.core.base_backend import AccountSpecificBackend
+
+    return AccountSpecificBackend.get_session()
+
+
+class SandboxStateError(UserError):
     """The sandbox directory cannot be used (unreadable, from another version, ...)."""
 
 
@@ -51,15 +63,16 @@ class _Snapshot:
     settings: SandboxSettings
     kms: dict[tuple[str, str], Any]
     cloudhsm_clusters: dict[tuple[str, str], dict]
-    vpc_endpoint_services: dict[tuple[str, str], dict[str, dict]]
+    vpc_endpoint_services: dict[tuple[str, str], dict[str, Any]]
 
 
 def _moto_backends():
     from moto.cloudhsmv2.models import cloudhsmv2_backends
-    from moto.ec2.models import ec2_backends
     from moto.kms.models import kms_backends
 
-    return kms_backends, cloudhsmv2_backends, ec2_backends
+    from reconciler.sandbox.vpce import endpoint_service_backends
+
+    return kms_backends, cloudhsmv2_backends, endpoint_service_backends
 
 
 def _instantiated(backend_dict) -> Iterator[tuple[str, str, Any]]:
@@ -70,32 +83,23 @@ def _instantiated(backend_dict) -> Iterator[tuple[str, str, Any]]:
 
 def capture(settings: SandboxSettings) -> _Snapshot:
     """What of moto's global state makes up the emulated account."""
-    kms_backends, cloudhsm_backends, ec2_backends = _moto_backends()
-    services: dict[tuple[str, str], dict[str, dict]] = {}
-    for account_id, region, backend in _instantiated(ec2_backends):
-        configs = getattr(backend, "configurations", None)
-        if configs:
-            # a configuration points back at the whole ec2 backend: keep only its own fields
-            services[(account_id, region)] = {
-                cid: {k: v for k, v in vars(cfg).items() if k != "ec2_backend"}
-                for cid, cfg in configs.items()
-            }
+    kms_backends, cloudhsm_backends, endpoint_service_backends = _moto_backends()
     return _Snapshot(
         settings=settings,
         kms={(a, r): b for a, r, b in _instantiated(kms_backends)},
         cloudhsm_clusters={
             (a, r): b.clusters for a, r, b in _instantiated(cloudhsm_backends) if b.clusters
         },
-        vpc_endpoint_services=services,
+        vpc_endpoint_services={
+            (a, r): b.configurations for a, r, b in _instantiated(endpoint_service_backends) if b.configurations
+        },
     )
 
 
 def restore(snapshot: _Snapshot) -> None:
     """Put a captured account back into moto's global backends."""
-    from moto.ec2.models.vpc_service_configuration import VPCServiceConfiguration
-
-    kms_backends, cloudhsm_backends, ec2_backends = _moto_backends()
-    for backend_dict in (kms_backends, cloudhsm_backends):
+    kms_backends, cloudhsm_backends, endpoint_service_backends = _moto_backends()
+    for backend_dict in (kms_backends, cloudhsm_backends, endpoint_service_backends):
         for account_id in list(dict.keys(backend_dict)):
             dict.clear(dict.__getitem__(backend_dict, account_id))
     for (account_id, region), backend in snapshot.kms.items():
@@ -103,13 +107,7 @@ def restore(snapshot: _Snapshot) -> None:
     for (account_id, region), clusters in snapshot.cloudhsm_clusters.items():
         cloudhsm_backends[account_id][region].clusters = clusters
     for (account_id, region), configs in snapshot.vpc_endpoint_services.items():
-        backend = ec2_backends[account_id][region]
-        backend.configurations.clear()
-        for cid, fields in configs.items():
-            cfg = VPCServiceConfiguration.__new__(VPCServiceConfiguration)
-            cfg.__dict__.update(fields)
-            cfg.ec2_backend = backend
-            backend.configurations[cid] = cfg
+        endpoint_service_backends[account_id][region].configurations = configs
 
 
 def _kms_fingerprint() -> tuple:
@@ -129,7 +127,10 @@ class EmbeddedHost(MemoryHost):
         self.directory = directory
         self.state_path = directory / STATE_FILE
         self.lock_path = directory / LOCK_FILE
-        self._seen: tuple | None = None
+        # the state file's (inode, mtime, size) when this host last loaded or saved it; _UNREAD
+        # until the first load, which always starts from the file or, without one, from an empty
+        # account (never from what an earlier sandbox left in this process's memory)
+        self._seen: Any = _UNREAD
         self._depth = 0
         self._thread_lock = threading.RLock()
 
@@ -143,12 +144,15 @@ class EmbeddedHost(MemoryHost):
                     yield
                     return
                 self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-                with open(self.lock_path, "a+") as lock:
-                    fcntl.flock(lock, fcntl.LOCK_EX)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
                     try:
                         yield
                     finally:
-                        fcntl.flock(lock, fcntl.LOCK_UN)
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                finally:
+                    os.close(fd)
             finally:
                 self._depth -= 1
 
@@ -165,11 +169,7 @@ class EmbeddedHost(MemoryHost):
         if stat == self._seen:
             return
         if stat is None:
-            # the state was reset by another process: start from an empty account
-            from moto.core.models import BackendDict
-
-            BackendDict.reset()
-            settings_module.activate(SandboxSettings())
+            _empty_account()  # no state yet, or another process reset it
         else:
             try:
                 with open(self.state_path, "rb") as fh:
@@ -177,16 +177,22 @@ class EmbeddedHost(MemoryHost):
             except Exception as exc:  # corrupt, truncated or from another version
                 raise SandboxStateError(
                     f"cannot read the sandbox state in {self.state_path} ({type(exc).__name__}); "
-                    "run 'reconciler sandbox reset' to start from an empty sandbox"
+                    f"run '{self._reset_command()}' to start from an empty sandbox"
                 ) from None
             if version != FORMAT_VERSION:
                 raise SandboxStateError(
                     f"the sandbox state in {self.directory} was written by another version of "
-                    "reconciler; run 'reconciler sandbox reset' to start from an empty sandbox"
+                    f"reconciler; run '{self._reset_command()}' to start from an empty sandbox"
                 )
             restore(snapshot)
             settings_module.activate(snapshot.settings)
         self._seen = stat
+
+    def _reset_command(self) -> str:
+        import shlex
+
+        default = self.directory == sandbox_dir(None)  # what the command would use without the flag
+        return shlex.join(["reconciler", "sandbox", "reset", *([] if default else ["--sandbox-dir", str(self.directory)])])
 
     def _save(self) -> None:
         snapshot = capture(settings_module.current())
@@ -208,12 +214,13 @@ class EmbeddedHost(MemoryHost):
                 self._save()
 
     @contextmanager
-    def transaction(self) -> Iterator[SandboxSettings]:
+    def transaction(self, save: bool = True) -> Iterator[SandboxSettings]:
         """Load, let the caller change settings or backends, save (``sandbox advance``...)."""
         with self._exclusive():
             self._load_if_changed()
             yield settings_module.current()
-            self._save()
+            if save:
+                self._save()
 
     def reset(self) -> None:
         with self._exclusive():
@@ -221,8 +228,15 @@ class EmbeddedHost(MemoryHost):
                 self.state_path.unlink()
             except FileNotFoundError:
                 pass
-            self._seen = None
-            self._load_if_changed()
+            self._seen = None  # read: no file, an empty account
+            _empty_account()
+
+
+def _empty_account() -> None:
+    from moto.core.models import BackendDict
+
+    BackendDict.reset()
+    settings_module.activate(SandboxSettings())
 
 
 class EmbeddedSandbox:

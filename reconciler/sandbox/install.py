@@ -77,4 +77,21 @@ def install() -> None:
         KmsResponse._moto_call_action = KmsResponse.call_action  # type: ignore[attr-defined]
         KmsResponse.call_action = wire.sandbox_call_action  # type: ignore[method-assign]
 
+        _cache_moto_dispatch()
         setattr(KmsResponse, _MARKER, True)
+
+
+def _cache_moto_dispatch() -> None:
+    """Two per-request costs of moto's dispatch whose answers never change in a process: the
+    ``inspect.getmembers`` of the response class on every request (a few milliseconds each), and,
+    in the server, the listing of moto's own package directory to route a request."""
+    import functools
+
+    import moto.backends
+    import moto.core.responses
+
+    names = moto.core.responses.method_names_from_class
+    moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=None)(names)  # type: ignore[assignment]
+    modules = moto.backends.list_of_moto_modules
+    cached_modules = functools.lru_cache(maxsize=1)(lambda: list(modules()))
+    moto.backends.list_of_moto_modules = lambda: iter(cached_modules())  # type: ignore[assignment]

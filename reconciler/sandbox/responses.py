@@ -166,9 +166,10 @@ EMPTY_ALLOWED = {("UpdateCustomKeyStore", "XksProxyVpcEndpointServiceName")}
 
 @functools.lru_cache(maxsize=1)
 def service_model() -> Any:
-    import botocore.session
+    # moto's session has usually loaded the model already (to list KMS's regions)
+    from moto.core.base_backend import AccountSpecificBackend
 
-    return botocore.session.get_session().get_service_model("kms")
+    return AccountSpecificBackend.get_session()._session.get_service_model("kms")
 
 
 @functools.lru_cache(maxsize=None)

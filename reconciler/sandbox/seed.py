@@ -1,8 +1,8 @@
 """Sandbox fixtures in moto's other backends: CloudHSM clusters and VPC endpoint services.
 
 KMS checks a CloudHSM key store against its cluster (moto's cloudhsmv2 backend) and an external
-key store with VPC_ENDPOINT_SERVICE connectivity against its VPC endpoint service (moto's ec2
-backend). moto's own CreateCluster makes ids KMS rejects (uuids, where KMS wants
+key store with VPC_ENDPOINT_SERVICE connectivity against its VPC endpoint service (the sandbox's
+own small backend, :mod:`reconciler.sandbox.vpce`). moto's own CreateCluster makes ids KMS rejects (uuids, where KMS wants
 ``cluster-[2-7a-zA-Z]{11,16}``), no HSMs and no trust anchor, so these helpers build the
 objects directly. Ids come from the sandbox's seeded rng, so a seed gives the same ids.
 """
@@ -66,6 +66,11 @@ def _certificate_pair(common_name: str) -> tuple[str, str]:
     return ca.public_bytes(pem).decode(), cluster_cert.public_bytes(pem).decode()
 
 
+def new_trust_anchor(common_name: str) -> str:
+    """A made-up trust anchor (customerCA.crt) PEM."""
+    return _certificate_pair(common_name)[0]
+
+
 def _cloudhsm_backend(account_id: str, region: str) -> Any:
     from moto.cloudhsmv2.models import cloudhsmv2_backends
 
@@ -110,10 +115,8 @@ def create_cloudhsm_cluster(
 
     backend = _cloudhsm_backend(account_id, region)
     if cluster_id is None:
-        # the sandbox's random source is seeded: draw until the id is free (a second seed-cluster
-        # must not draw the first one's id again)
         cluster_id = new_cluster_id()
-        while cluster_id in backend.clusters:
+        while cluster_id in backend.clusters:  # the rng starts again from its seed in every process
             cluster_id = new_cluster_id()
     elif cluster_id in backend.clusters:
         raise ValueError(f"CloudHSM cluster {cluster_id} already exists")
@@ -162,6 +165,10 @@ def create_cloudhsm_cluster(
     return cluster_id
 
 
+def find_cloudhsm_cluster(account_id: str, region: str, cluster_id: str) -> Any | None:
+    return _cloudhsm_backend(account_id, region).clusters.get(cluster_id)
+
+
 def get_cloudhsm_cluster(account_id: str, region: str, cluster_id: str) -> Any:
     """moto's Cluster object (to change ``state``, ``hsms`` ... in a test)."""
     return _cloudhsm_backend(account_id, region).clusters[cluster_id]
@@ -206,10 +213,10 @@ class VpcEndpointService:
         return f"https://{self.private_dns_name}"
 
 
-def _ec2_backend(account_id: str, region: str) -> Any:
-    from moto.ec2.models import ec2_backends
+def _endpoint_services(account_id: str, region: str) -> dict[str, Any]:
+    from reconciler.sandbox.vpce import endpoint_service_backends
 
-    return ec2_backends[account_id][region]
+    return endpoint_service_backends[account_id][region].configurations
 
 
 def create_vpc_endpoint_service(
@@ -224,50 +231,46 @@ def create_vpc_endpoint_service(
     private_dns_verified: bool = True,
     gateway: bool = False,
 ) -> VpcEndpointService:
-    """Create a VPC endpoint service configuration in moto's ec2 backend that fulfils the
-    external key store requirements (XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION lists them)
-    unless told otherwise: an interface endpoint service (``gateway=False``) with a network load
+    """Create a VPC endpoint service (:mod:`reconciler.sandbox.vpce`) that fulfils the external
+    key store requirements (XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION lists them) unless
+    told otherwise: an interface endpoint service (``gateway=False``) with a network load
     balancer in two Availability Zones, the KMS service principal
     ``cks.kms.<region>.amazonaws.com`` allowed (``allowed_principals``), no acceptance required,
     and a verified private DNS name (default ``<service id>.xks.example.com``; pass ``""`` for none).
+    A service of that name that already exists is replaced.
     """
-    from moto.ec2.models.vpc_service_configuration import VPCServiceConfiguration
+    from reconciler.sandbox.vpce import EndpointServiceConfiguration
 
-    ec2 = _ec2_backend(account_id, region)
+    configurations = _endpoint_services(account_id, region)
     if service_name is not None:
         service_id = service_name.rsplit(".", 1)[-1]
     else:
         service_id = "vpce-svc-" + _random(_HEX, 17)
+        while service_id in configurations:  # the rng starts again from its seed in every process
+            service_id = "vpce-svc-" + _random(_HEX, 17)
         service_name = f"com.amazonaws.vpce.{region}.{service_id}"
     if private_dns_name is None:
         private_dns_name = f"{service_id}.xks.example.com"
-    configuration = VPCServiceConfiguration(
-        load_balancers=[],
-        region=region,
-        acceptance_required=acceptance_required,
-        private_dns_name=private_dns_name or None,  # type: ignore[arg-type]
-        supported_regions=[region],
-        ec2_backend=ec2,
-    )
-    configuration.id = service_id
-    configuration.service_name = service_name
-    configuration.endpoint_dns_name = f"{service_id}.{region}.vpce.amazonaws.com"
-    zones = list(availability_zones or (f"{region}a", f"{region}b"))
-    configuration.availability_zones = zones
     lb_arn = (
         f"arn:aws:elasticloadbalancing:{region}:{account_id}:loadbalancer/"
         f"{'gwy' if gateway else 'net'}/xks-proxy/{_random(_HEX, 16)}"
     )
-    if gateway:
-        configuration._service_type_name = "Gateway"
-        configuration.gateway_load_balancer_arns = [lb_arn]
-    else:
-        configuration.network_load_balancer_arns = [lb_arn]
-    configuration.principals = list(
-        allowed_principals if allowed_principals is not None else [f"cks.kms.{region}.amazonaws.com"]
+    configurations[service_id] = EndpointServiceConfiguration(
+        id=service_id,
+        service_name=service_name,
+        region=region,
+        private_dns_name=private_dns_name or None,
+        endpoint_dns_name=f"{service_id}.{region}.vpce.amazonaws.com",
+        acceptance_required=acceptance_required,
+        availability_zones=list(availability_zones or (f"{region}a", f"{region}b")),
+        network_load_balancer_arns=[] if gateway else [lb_arn],
+        gateway_load_balancer_arns=[lb_arn] if gateway else [],
+        service_type="Gateway" if gateway else "Interface",
+        principals=list(
+            allowed_principals if allowed_principals is not None else [f"cks.kms.{region}.amazonaws.com"]
+        ),
+        private_dns_state="verified" if private_dns_verified else "pendingVerification",
     )
-    configuration.kms_private_dns_state = "verified" if private_dns_verified else "pendingVerification"
-    ec2.configurations[service_id] = configuration
     return VpcEndpointService(
         service_name=service_name,
         service_id=service_id,
@@ -276,10 +279,16 @@ def create_vpc_endpoint_service(
     )
 
 
+def find_vpc_endpoint_service(account_id: str, region: str, service_name: str) -> Any | None:
+    from reconciler.sandbox.backend import find_vpc_endpoint_service as find
+
+    return find(account_id, region, service_name)
+
+
 def get_vpc_endpoint_service(account_id: str, region: str, service_id: str) -> Any:
-    """moto's VPCServiceConfiguration object (to change it in a test)."""
-    return _ec2_backend(account_id, region).configurations[service_id]
+    """The service's configuration object (to change it in a test)."""
+    return _endpoint_services(account_id, region)[service_id]
 
 
 def delete_vpc_endpoint_service(account_id: str, region: str, service_id: str) -> None:
-    _ec2_backend(account_id, region).configurations.pop(service_id, None)
+    _endpoint_services(account_id, region).pop(service_id, None)

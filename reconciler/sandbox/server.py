@@ -1,30 +1,30 @@
 """``reconciler sandbox serve``: the emulator as a local AWS endpoint.
 
 moto's server application answers the AWS protocols (KMS with the custom key store extension,
-STS, CloudHSM, EC2...). In front of it, ``/_reconciler/*`` is the sandbox control endpoint used
-by ``reconciler sandbox advance|reset|fault|seed --endpoint-url URL``.
+STS, CloudHSM, DynamoDB...). In front of it, ``/_reconciler/*`` is the sandbox control endpoint
+used by ``reconciler sandbox advance|reset|fault|seed-* --endpoint-url URL``.
+
+Given a state directory, the server serves the embedded sandbox's account: every KMS request and
+control verb runs under that directory's lock, reloading what other processes (``--sandbox``
+commands) saved and saving what it changed, so ``--sandbox`` and the server see one account.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import fields
+from pathlib import Path
+from dataclasses import asdict, fields
 from typing import Any, Callable, Iterable
 
-from reconciler.sandbox import settings as settings_module
 from reconciler.sandbox.control import (
     ClusterSeed,
     ControlError,
     EndpointServiceSeed,
     FaultChange,
-    apply_fault_change,
-    describe_settings,
-    seed_cluster,
-    seed_endpoint_service,
+    LocalControl,
 )
-from reconciler.sandbox.host import host
-from reconciler.sandbox.settings import SandboxSettings
+from reconciler.sandbox.host import activate_host, host
 
 CONTROL_PREFIX = "/_reconciler/"
 
@@ -62,28 +62,20 @@ class ControlApp:
         return [data]
 
     def handle(self, verb: str, payload: dict[str, Any]) -> dict[str, Any]:
-        with host().lock:
-            settings = settings_module.current()
-            if verb == "state":
-                return describe_settings(settings)
-            if verb == "advance":
-                seconds = float(payload["seconds"])
-                if seconds < 0:
-                    raise ControlError("the emulator clock only moves forward")
-                return {"now": settings.clock.advance(seconds).isoformat().replace("+00:00", "Z")}
-            if verb == "reset":
-                from moto.core.models import BackendDict
-
-                BackendDict.reset()
-                settings_module.activate(SandboxSettings())
-                return {}
-            if verb == "fault":
-                apply_fault_change(settings, _from_payload(FaultChange, payload))
-                return describe_settings(settings)
-            if verb == "seed/cluster":
-                return {"clusterId": seed_cluster(_from_payload(ClusterSeed, payload))}
-            if verb == "seed/vpc-endpoint-service":
-                return {"serviceName": seed_endpoint_service(_from_payload(EndpointServiceSeed, payload))}
+        control = LocalControl(host())
+        if verb == "state":
+            return control.status()
+        if verb == "advance":
+            return {"now": control.advance(float(payload["seconds"]))}
+        if verb == "reset":
+            control.reset()
+            return {}
+        if verb == "fault":
+            return control.set_faults(_from_payload(FaultChange, payload))
+        if verb == "seed/cluster":
+            return asdict(control.seed_cluster(_from_payload(ClusterSeed, payload)))
+        if verb == "seed/vpc-endpoint-service":
+            return asdict(control.seed_endpoint_service(_from_payload(EndpointServiceSeed, payload)))
         raise ControlError(f"unknown control verb {verb!r}")
 
 
@@ -97,12 +89,21 @@ def make_app() -> ControlApp:
 
 
 class SandboxServer:
-    """A threaded server on a local port; ``port=0`` picks a free one (tests)."""
+    """A threaded server on a local port; ``port=0`` picks a free one (tests). With a
+    ``directory``, it serves that embedded sandbox's account; without, one in its memory."""
 
-    def __init__(self, host_address: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host_address: str = "127.0.0.1", port: int = 0, directory: str | None = None) -> None:
         from werkzeug.serving import make_server
 
-        self._server = make_server(host_address, port, make_app(), threaded=True)
+        app = make_app()
+        if directory is not None:
+            from reconciler.sandbox.embedded import EmbeddedHost
+
+            served = EmbeddedHost(Path(directory))
+            with served.transaction(save=False):  # an unreadable state fails here, not per request
+                pass
+            activate_host(served)
+        self._server = make_server(host_address, port, app, threaded=True)
         self._thread: threading.Thread | None = None
 
     @property

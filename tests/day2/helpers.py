@@ -72,13 +72,13 @@ class Sandbox:
         from reconciler.sandbox.control import ClusterSeed, EmbeddedControl
 
         return EmbeddedControl(str(self.directory)).seed_cluster(
-            ClusterSeed(cluster_id=cluster_id, trust_anchor_pem=trust_anchor))
+            ClusterSeed(cluster_id=cluster_id, trust_anchor_pem=trust_anchor)).id
 
     def seed_endpoint_service(self, name: str | None = None, dns: str | None = None) -> str:
         from reconciler.sandbox.control import EmbeddedControl, EndpointServiceSeed
 
         return EmbeddedControl(str(self.directory)).seed_endpoint_service(
-            EndpointServiceSeed(service_name=name, private_dns_name=dns))
+            EndpointServiceSeed(service_name=name, private_dns_name=dns)).id
 
     def fault(self, **change: Any) -> None:
         from reconciler.sandbox.control import EmbeddedControl, FaultChange
@@ -104,3 +104,10 @@ def connect(kms: Any, store_id: str) -> str:
 
 def env_names(text: str) -> list[str]:
     return re.findall(r"fromEnv: ([A-Z0-9_]+)", text)
+
+
+def sourced(env_file: Path) -> dict[str, str]:
+    """What '. FILE' sets, for the env file `sandbox init` writes."""
+    from reconciler.sandbox.fixtures import read_env_file
+
+    return read_env_file(env_file)

@@ -143,3 +143,44 @@ def test_the_checker_catches_mistakes():
     check_invocation(["sandbox", "advance", "8d"])
     assert reconciler_invocations('code=0\nreconciler plan m --out p.json || code=$?\nx=$(reconciler show p.json)') == [
         ["plan", "m", "--out", "p.json"], ["show", "p.json"]]
+
+
+# -- exit codes: a workflow step reports success only on the codes that mean it -----------------
+
+RECONCILER_STEPS = [  # (workflow, job, step name, exit codes the step treats as success)
+    ("reconciler-plan.yml", "plan", "Plan", {0, 2}),
+    ("reconciler-apply.yml", "plan", "Plan again on main (run by hand)", {0, 2}),
+    ("reconciler-apply.yml", "apply", "Apply the plan file", {0, 2}),
+    ("reconciler-deferred.yml", "check", "Plan", {0, 2}),
+    ("reconciler-deferred.yml", "finish", "Apply the deferred deletions", {0, 2}),
+]
+
+
+def _step_script(workflow: str, job: str, name: str) -> str:
+    data = yaml.safe_load((REPO / "examples" / "github-actions" / workflow).read_text())
+    return next(s["run"] for s in data["jobs"][job]["steps"] if s.get("name") == name)
+
+
+@pytest.mark.parametrize("workflow,job,name,success", RECONCILER_STEPS, ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("code", [0, 1, 2, 3, 127])
+def test_a_step_succeeds_only_on_the_exit_codes_that_mean_success(tmp_path, workflow, job, name, success, code):
+    """Each step runs as GitHub runs it (bash -eo pipefail), with a `reconciler` that exits
+    ``code``: a usage error or failure (1) and anything unexpected fail the job; 0 and 2 do not."""
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "reconciler"
+    # `show --format json` must print a plan for the steps that inspect it; every other call exits `code`
+    fake.write_text(f'#!/bin/sh\ncase "$*" in *"--format json"*) echo \'{{"steps": []}}\'; exit 0;; '
+                    f'*"--format markdown"*) exit 0;; esac\nexit {code}\n')
+    fake.chmod(0o755)
+    script = tmp_path / "step.sh"
+    script.write_text(_step_script(workflow, job, name))
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "AWS_REGION": "us-east-1", "DESTRUCTIVE": "false",
+           "GITHUB_OUTPUT": str(tmp_path / "out"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}
+    run = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=30)
+    assert (run.returncode == 0) == (code in success), (code, run.stdout, run.stderr)
+    if code == 1:
+        assert "::notice::" not in run.stdout and "Converged" not in run.stdout

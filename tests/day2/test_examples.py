@@ -1,4 +1,5 @@
-"""Every example in manifests/ is validated and planned against the sandbox, as a user would."""
+"""Every example in manifests/ is validated and planned against the sandbox, as a user would: after
+`reconciler sandbox init` and its env file."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import shutil
 
 import pytest
 
-from reconciler.demo import _env_refs, _fixtures
-from tests.day2.helpers import REPO, Sandbox
+from tests.day2.helpers import REPO, Sandbox, sourced
 
 EXAMPLES = sorted(p.relative_to(REPO / "manifests").as_posix() for p in (REPO / "manifests").rglob("*.yaml"))
 
@@ -24,10 +24,27 @@ EXPECTED_FIRST_PLAN = {
 @pytest.fixture
 def examples(sb: Sandbox) -> Sandbox:
     shutil.copytree(REPO / "manifests", sb.workdir / "manifests")
-    sb.env.update(_env_refs(sb.workdir / "manifests"))
-    for cmd in _fixtures(sb.workdir / "manifests"):
-        assert sb.run(*cmd).code == 0, cmd
+    for name in ("XKS_ACCESS_KEY_ID", "XKS_SECRET_ACCESS_KEY", "KMSUSER_PASSWORD"):
+        sb.env.pop(name)  # only what init provides
+    init = sb.run("sandbox", "init")
+    assert init.code == 0, init.both
+    assert ". " in init.out and "reconciler plan --sandbox manifests" in init.out
+    sb.env.update(sourced(sb.directory / "env.sh"))
     return sb
+
+
+def test_init_seeds_what_the_examples_need_once_and_writes_a_private_env_file(examples: Sandbox):
+    env_file = examples.directory / "env.sh"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert set(sourced(env_file)) == {"XKS_ACCESS_KEY_ID", "XKS_SECRET_ACCESS_KEY", "LEDGER_XKS_ACCESS_KEY_ID",
+                                      "LEDGER_XKS_SECRET_ACCESS_KEY", "KMSUSER_PASSWORD"}
+    again = examples.run("sandbox", "init", "manifests")
+    assert again.code == 0, again.both
+    assert "cluster-jxhlf7644ne (us-east-1, for records-cloudhsm): exists already" in again.out
+    for value in sourced(env_file).values():
+        assert value not in again.both  # names only, never the values
+    twice = examples.run("sandbox", "seed-cluster", "--cluster-id", "cluster-jxhlf7644ne")
+    assert twice.code == 0 and "exists already" in twice.err and "Traceback" not in twice.both
 
 
 def test_the_expectations_cover_every_example():

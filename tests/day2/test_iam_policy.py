@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from reconciler.iam import PERMISSIONS, actions_for, permissions_for, policy, Scope
-from tests.day2.helpers import REPO, Sandbox
+from tests.day2.helpers import REPO, Sandbox, sourced
 
 READ_PREFIXES = ("Describe", "List", "Get")
 
@@ -59,13 +59,15 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
 
 class Story:
     def __init__(self, sb: Sandbox, rec: Recorder) -> None:
-        from reconciler.demo import DEMO_VALUES, _env_refs
+        from reconciler.sandbox.fixtures import SANDBOX_VALUES
 
         self.sb, self.rec = sb, rec
         self.dir = sb.workdir / "m"
         shutil.copytree(REPO / "manifests", self.dir)
-        sb.env.update(_env_refs(self.dir))
-        self.demo_values = DEMO_VALUES
+        init = sb.run("sandbox", "init", "m")  # the CloudHSM cluster, the VPC endpoint service, env.sh
+        assert init.code == 0, init.both
+        sb.env.update(sourced(sb.directory / "env.sh"))
+        self.demo_values = SANDBOX_VALUES
 
     def edit(self, name: str, change) -> None:
         path = self.dir / name
@@ -91,11 +93,7 @@ def _keys(spec: dict) -> dict[str, dict]:
 
 
 def test_every_call_of_plan_and_apply_is_in_the_policy_of_its_mode(sb: Sandbox, recorder: Recorder):
-    from reconciler.demo import _fixtures
-
     story = Story(sb, recorder)
-    for cmd in _fixtures(story.dir):  # the CloudHSM cluster and the VPC endpoint service
-        assert sb.run(*cmd).code == 0
     story.edit("payments-xks.yaml", lambda s: s.update(account="123456789012"))  # the account guard
 
     # create all three kinds of store

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import click
+
 import pytest
 
 from reconciler import docs
@@ -27,8 +29,9 @@ def test_regenerating_is_a_no_op_and_check_mode_agrees(tmp_path):
     assert docs.regenerate(README) == README
     copy = tmp_path / "README.md"
     copy.write_text(README.replace("| `spec.region` |", "| `spec.regio` |"))
-    assert docs.main(["--readme", str(copy), "--check"]) == 1
-    assert docs.main(["--readme", str(copy)]) == 0
+    examples = ["--examples", str(REPO / "manifests")]
+    assert docs.main(["--readme", str(copy), "--check", *examples]) == 1
+    assert docs.main(["--readme", str(copy), *examples]) == 0
     assert copy.read_text() == README
 
 
@@ -60,7 +63,7 @@ def test_quick_start_commands_are_byte_identical_and_ci_runs_the_test_command():
 def test_the_commands_table_lists_every_command():
     table = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `reconciler ([a-z-]+)", table, re.M))
-    assert listed == set(cli.commands)
+    assert listed == set(cli.list_commands(click.Context(cli)))
 
 
 def test_the_readme_covers_what_a_newcomer_needs():
@@ -70,3 +73,12 @@ def test_the_readme_covers_what_a_newcomer_needs():
     for fact in ("--allow-destroy", "cancel_key_deletion", "spec.account", "reconciler iam-policy", "docs/ci.md",
                  "AWS_PROFILE", "--endpoint-url", "--region"):
         assert fact in README
+
+
+def test_the_examples_shipped_with_the_package_are_the_repositorys():
+    """`reconciler demo` (from any directory) uses the packaged copy of manifests/."""
+    assert docs.example_files(REPO / "manifests") == docs.example_files(docs.PACKAGED_EXAMPLES), \
+        "reconciler/examples/manifests differs from manifests/: run python -m reconciler.docs"
+    from reconciler.demo import EXAMPLES
+
+    assert EXAMPLES == docs.PACKAGED_EXAMPLES

@@ -21,6 +21,14 @@ SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEYxks00="  # 44 base64 chars, neve
 PASSWORD = "kmsuser-Pa55word"
 
 
+def clean_env(*drop: str) -> dict[str, str]:
+    """This process's environment without AWS_*, RECONCILER_* and the ``drop`` prefixes, as a new
+    user's shell would have it; except the test session's RECONCILER_SANDBOX_ACCEL=off (see
+    tests/conftest.py), so that no command leaves a sandbox server behind."""
+    keep = "RECONCILER_SANDBOX_ACCEL"
+    return {k: v for k, v in os.environ.items() if k == keep or not k.startswith(("AWS_", "RECONCILER_", *drop))}
+
+
 @dataclass
 class Run:
     code: int
@@ -33,10 +41,15 @@ class Run:
 
 
 class Cli:
-    """``python -m reconciler`` in a fresh process, sharing one sandbox directory."""
+    """``reconciler`` commands sharing one sandbox directory: each in a fresh process
+    (``python -m reconciler``, as a user runs it) or, with ``in_process``, through the same entry
+    point in this process (click's runner, in the working directory, with the same environment):
+    the sandbox keeps its state on disk between commands either way, so most tests need no new
+    interpreter per command."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, in_process: bool = False) -> None:
         self.workdir = workdir
+        self.in_process = in_process
         self.sandbox_dir = workdir / "sandbox"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
@@ -51,12 +64,30 @@ class Cli:
         self.runs: list[Run] = []
 
     def __call__(self, *args: str, env: dict | None = None, timeout: float = 120) -> Run:
-        proc = subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=self.workdir,
-                              env={**self.env, **(env or {})}, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-        run = Run(proc.returncode, proc.stdout, proc.stderr)
+        full_env = {**self.env, **(env or {})}
+        if self.in_process:
+            run = self._in_process(list(args), full_env)
+        else:
+            proc = subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=self.workdir, env=full_env,
+                                  capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            run = Run(proc.returncode, proc.stdout, proc.stderr)
         self.runs.append(run)
         return run
+
+    def _in_process(self, args: list[str], env: dict[str, str]) -> Run:
+        from click.testing import CliRunner
+
+        from reconciler.cli import cli
+
+        unset = {name: None for name in os.environ if name not in env}  # exactly this environment
+        before = os.getcwd()
+        os.chdir(self.workdir)
+        try:
+            result = CliRunner().invoke(cli, args, prog_name="reconciler", env={**unset, **env},
+                                        catch_exceptions=False)
+        finally:
+            os.chdir(before)
+        return Run(result.exit_code, result.stdout, result.stderr)
 
     def write(self, name: str, text: str) -> Path:
         path = self.workdir / name
@@ -93,12 +124,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox_server():
-    """A `reconciler sandbox serve` process on a free local port; yields its URL once it answers."""
+def sandbox_server(directory: Path | None = None):
+    """A `reconciler sandbox serve` process on a free local port, serving ``directory`` (default: a
+    new temporary one); yields its URL once it answers."""
+    import tempfile
+
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = clean_env()
+    scratch = tempfile.TemporaryDirectory(prefix="reconciler-serve-")
+    served = str(directory or Path(scratch.name) / "sandbox")
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", str(port),
+                             "--sandbox-dir", served], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -116,10 +153,18 @@ def sandbox_server():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        scratch.cleanup()
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
+    """Commands in this process (see :class:`Cli`)."""
+    return Cli(tmp_path, in_process=True)
+
+
+@pytest.fixture
+def cli_process(tmp_path: Path) -> Cli:
+    """Each command in a fresh process, as a user runs it."""
     return Cli(tmp_path)
 
 

@@ -1,4 +1,6 @@
-"""Apply end to end: each command is a new process with --sandbox, as a pipeline would run it."""
+"""Apply end to end with --sandbox, as a pipeline would run it: the first two stories with each
+command in a new process, the others through the same entry point in this process (the sandbox
+keeps its state on disk between commands either way)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ def keys_of(cli, store_id: str) -> list[dict]:
         return [m for m in metas if m.get("CustomKeyStoreId") == store_id]
 
 
-def test_create_connected_store_with_two_keys_and_aliases_then_apply_is_a_noop(cli):
+def test_create_connected_store_with_two_keys_and_aliases_then_apply_is_a_noop(cli_process):
+    cli = cli_process
     cli.write("m/payments.yaml", xks_manifest())
     run = cli("apply", "--sandbox", "--auto-approve", "m")
     assert run.code == 0, run.both
@@ -61,7 +64,8 @@ def test_endpoint_change_disconnects_updates_reconnects(cli):
     assert store["ConnectionState"] == "CONNECTED"
 
 
-def test_decommission_spans_two_runs_across_the_deletion_window(cli):
+def test_decommission_spans_two_runs_across_the_deletion_window(cli_process):
+    cli = cli_process
     cli.write("m/payments.yaml", xks_manifest())
     assert cli("apply", "--sandbox", "--auto-approve", "m").code == 0
     store_id = stores(cli)["payments-xks"]["CustomKeyStoreId"]

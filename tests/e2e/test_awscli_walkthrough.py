@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.e2e.helpers import free_port, sandbox_server
+from tests.e2e.helpers import clean_env, free_port, sandbox_server
 
 pytestmark = pytest.mark.e2e
 
@@ -99,3 +102,75 @@ def test_control_without_a_server_is_one_clear_error():
     run = reconciler("sandbox", "advance", "1d", "--endpoint-url", f"http://127.0.0.1:{free_port()}")
     assert run.returncode == 1
     assert "no sandbox server answers" in run.stderr and "Traceback" not in run.stderr
+
+
+# -- the README's sandbox walkthrough, verbatim ----------------------------------------------------
+
+def _readme_block(containing: str) -> list[str]:
+    """The command lines of the README's ```sh block that contains ``containing``."""
+    from tests.day2.helpers import REPO
+
+    blocks = re.findall(r"```sh\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    block = next(b for b in blocks if containing in b)
+    return [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_the_readme_sandbox_walkthrough_works_verbatim(tmp_path):
+    """A newcomer's path right after install: in a clone (here: a copy of manifests/), the README's
+    lines set up and apply the examples on a fresh sandbox; `sandbox serve` then serves that
+    directory, and the README's AWS CLI lines read the three stores back. The only change to the
+    lines is the port (a free one instead of 4566, which may be taken on a shared machine)."""
+    from tests.day2.helpers import REPO
+
+    shutil.copytree(REPO / "manifests", tmp_path / "manifests")
+    bin_dir = os.path.dirname(sys.executable)  # `reconciler` and `aws`, as installed
+    env = clean_env("GITHUB_")
+    env.update(PATH=f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}", NO_COLOR="1", HOME=str(tmp_path),
+               AWS_CONFIG_FILE=str(tmp_path / "no-aws-config"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    for name in ("XKS_ACCESS_KEY_ID", "XKS_SECRET_ACCESS_KEY", "KMSUSER_PASSWORD", "LEDGER_XKS_ACCESS_KEY_ID",
+                 "LEDGER_XKS_SECRET_ACCESS_KEY"):
+        env.pop(name, None)
+
+    setup = _readme_block("reconciler sandbox init")
+    script = "\n".join(f'{line}\necho "exit $?" >&2' for line in setup)
+    ran = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=240)
+    codes = [int(c) for c in re.findall(r"^exit (\d+)$", ran.stderr, re.M)]
+    expected = [2 if " plan " in f" {line} " else 0 for line in setup]
+    assert codes == expected, (setup, codes, ran.stdout[-3000:], ran.stderr[-3000:])
+    assert "Converged" in ran.stdout
+
+    port = str(free_port())
+    serve = [line.split("#")[0].strip().replace("4566", port) for line in _readme_block("reconciler sandbox serve")]
+    assert serve == [f"reconciler sandbox serve --port {port}"]
+    server = subprocess.Popen(shlex.split(serve[0]), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        banner = [server.stdout.readline() for _ in range(4)]
+        assert "serving the sandbox in .reconciler/sandbox" in banner[0], banner
+        aws_lines = [line.replace("4566", port) for line in _readme_block("aws kms describe-custom-key-stores")]
+        assert [line.strip() for line in banner[2:4]] == aws_lines  # the README shows what serve prints
+        read = subprocess.run(["bash", "--noprofile", "--norc", "-ec", "\n".join(aws_lines)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert read.returncode == 0, read.stderr
+        stores = {s["CustomKeyStoreName"]: s for s in json.loads(read.stdout)["CustomKeyStores"]}
+        assert sorted(stores) == ["ledger-vpc-xks", "payments-xks", "records-cloudhsm"]
+        assert {s["ConnectionState"] for s in stores.values()} == {"CONNECTED"}
+
+        # one account: a change through the server is what --sandbox sees, and the other way round
+        disconnect = "\n".join(aws_lines[:1] + ["aws kms disconnect-custom-key-store --custom-key-store-id "
+                                                + stores["payments-xks"]["CustomKeyStoreId"]])
+        assert subprocess.run(["bash", "-ec", disconnect], cwd=tmp_path, env=env, timeout=120).returncode == 0
+        assert subprocess.run(["reconciler", "sandbox", "advance", "1m"], cwd=tmp_path, env=env,
+                              capture_output=True, timeout=120).returncode == 0
+        status = subprocess.run(["reconciler", "status", "--sandbox", "--format", "json"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=120)
+        states = {s["name"]: s["connectionState"] for s in json.loads(status.stdout)["stores"]}
+        assert states["payments-xks"] == "DISCONNECTED", status.stdout
+        again = subprocess.run(["bash", "-ec", "\n".join(aws_lines)], cwd=tmp_path, env=env, capture_output=True,
+                               text=True, timeout=120)
+        after = {s["CustomKeyStoreName"]: s["ConnectionState"] for s in json.loads(again.stdout)["CustomKeyStores"]}
+        assert after["payments-xks"] == "DISCONNECTED"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

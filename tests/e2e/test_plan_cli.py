@@ -1,4 +1,4 @@
-"""validate, schema, plan and show through the CLI, in new processes."""
+"""validate, schema, plan and show through the CLI (new processes where noted)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,8 @@ def test_schema_is_json_schema(cli):
     assert run.code == 0 and "$schema" in schema and "properties" in schema
 
 
-def test_plan_formats_and_exit_codes(cli):
+def test_plan_formats_and_exit_codes(cli_process):
+    cli = cli_process  # in new processes
     cli.write("m/payments.yaml", xks_manifest())
     text = cli("plan", "--sandbox", "m")
     assert text.code == 2

@@ -38,7 +38,6 @@ def _preload() -> None:
     """What the server imports once (this module is the preload)."""
     import boto3  # noqa: F401
     import moto.cloudhsmv2.models  # noqa: F401
-    import moto.ec2.models  # noqa: F401
     import moto.kms.models  # noqa: F401
 
     import reconciler.cli  # noqa: F401

@@ -50,6 +50,19 @@ def session() -> boto3.Session:
     return _session
 
 
+_test_client: Any = None
+
+
+def test_client() -> Any:
+    """The tests' own KMS client (retries off), shared by every example: it keeps no emulator
+    state, and creating a client costs more than most examples' API calls."""
+    global _test_client
+    if _test_client is None:
+        _test_client = session().client("kms", region_name=REGION,
+                                        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+    return _test_client
+
+
 def property_examples(default: int = 200) -> int:
     """Examples per property test: RECONCILER_PROPERTY_EXAMPLES, default 200 (what CI runs)."""
     return int(os.environ.get("RECONCILER_PROPERTY_EXAMPLES", default))
@@ -61,13 +74,19 @@ class World:
     root: Path
     kms: Any  # retries off: for setting up live state and for assertions
     events: list[dict] = field(default_factory=list)
+    _connection: Connection | None = None
 
     @property
     def clock(self) -> SandboxClock:
         return self.settings.clock
 
     def connection(self) -> Connection:
-        return Connection(session=session(), region=REGION, now=self.clock.now, sleep=self.clock.advance)
+        """The product's connection; one per example, so its plans and applies share its clients
+        (their adaptive retries keep state, which must not leak into the next example)."""
+        if self._connection is None:
+            self._connection = Connection(session=session(), region=REGION, now=self.clock.now,
+                                          sleep=self.clock.advance)
+        return self._connection
 
     # -- manifests ------------------------------------------------------------------------
     def write(self, name: str, text: str) -> Path:
@@ -180,9 +199,7 @@ def world(root: Path, *, seed: int = 0) -> Iterator[World]:
     responses.quota_buckets.reset()
     try:
         with mock_aws():
-            kms = session().client("kms", region_name=REGION,
-                                   config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
-            yield World(settings=settings, root=root, kms=kms)
+            yield World(settings=settings, root=root, kms=test_client())
     finally:
         activate_host(previous_host)
         activate(previous)

@@ -238,12 +238,13 @@ def test_every_kind_of_write_survives_a_lost_response(tmp_path: Path, monkeypatc
     assert writes <= set(lose.lost), writes - set(lose.lost)
 
 
-def test_create_under_faults_through_the_cli(cli):
+def test_create_under_faults_through_the_cli(cli_process):
     """The create phase as a pipeline runs it: a new process per command with --sandbox, botocore's
     real retry delays and adaptive rate limiting, faults injected by 'reconciler sandbox fault'
     (the whole lifecycle under faults runs in process above: real retry delays make it slow)."""
     from tests.e2e.helpers import xks_manifest
 
+    cli = cli_process
     # a fifth of the calls fail; fewer of them throttled than in process, because botocore's
     # adaptive mode answers each throttle by slowing the whole client down, in real seconds
     assert cli("sandbox", "fault", "--throttle-rate", "0.05", "--error-rate", "0.15", "--latency-ms", "5",

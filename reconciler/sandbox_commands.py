@@ -1,0 +1,216 @@
+"""``reconciler sandbox ...``: the local KMS emulator's commands (serve it, move its clock, inject
+faults, seed what manifests need).
+
+Every verb acts on the embedded sandbox's state directory (``--sandbox-dir``, the one ``--sandbox``
+uses) or, with ``--endpoint-url``, on a running ``sandbox serve``. Registered by
+:mod:`reconciler.cli` (imported when one of them runs), whose error handling it shares.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from reconciler.cli import DURATION, ReconcilerGroup, fail, given_flags, next_step, sandbox_dir_option, user_errors
+from reconciler.errors import UserError
+
+SANDBOX_REGION = "us-east-1"
+
+
+@click.group(cls=ReconcilerGroup, short_help="The local KMS emulator: init, serve, time, faults.")
+def sandbox() -> None:
+    """The local KMS custom key store emulator: seed what manifests need, serve it, move its
+    clock, inject faults. Its state is in --sandbox-dir, the directory --sandbox uses."""
+
+
+def _control(endpoint_url: str | None, sandbox_dir: str | None):
+    from reconciler.sandbox.control import control_for
+
+    return control_for(endpoint_url, sandbox_dir)
+
+
+def sandbox_target(func: Callable) -> Callable:
+    func = sandbox_dir_option("Embedded sandbox state directory.")(func)
+    func = click.option("--endpoint-url", metavar="URL",
+                        help="Act on a running 'sandbox serve' instead of the embedded sandbox.")(func)
+    return func
+
+
+@sandbox.command(short_help="Seed what manifests need; write env.sh.")
+@click.argument("paths", nargs=-1)
+@click.option("--env-file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write the variables  [default: env.sh in the sandbox directory]")
+@sandbox_target
+@user_errors
+def init(paths: tuple[str, ...], env_file: str | None, endpoint_url: str | None, sandbox_dir: str | None) -> None:
+    """Make the sandbox ready for manifests (PATHS, default: manifests): create the CloudHSM
+    clusters and VPC endpoint services they name, and write an env file with sandbox-only values
+    for their {fromEnv: NAME} secrets, to load with '.'. Running it again changes nothing."""
+    from reconciler.manifest.secrets import SecretError
+    from reconciler.sandbox import fixtures
+    from reconciler.sandbox.embedded import sandbox_dir as resolve_dir
+    from reconciler.workflow import load_manifests
+
+    paths = paths or ("manifests",)
+    if not all(Path(p).exists() for p in paths):
+        missing = next(p for p in paths if not Path(p).exists())
+        raise UserError(f"{missing}: no such file or directory; pass the manifests' paths, e.g. "
+                        f"{next_step('sandbox', 'init', 'path/to/manifests')}")
+    try:
+        wanted = fixtures.needs(load_manifests(list(paths)))
+    except SecretError as exc:
+        raise UserError(str(exc)) from None
+    for line in fixtures.seed(_control(endpoint_url, sandbox_dir), wanted):
+        click.echo(line)
+    target = Path(env_file) if env_file else resolve_dir(sandbox_dir) / fixtures.ENV_FILE
+    fixtures.write_env_file(target, wanted.env)
+    names = ", ".join(sorted(wanted.env)) or "none needed"
+    click.echo(f"Wrote {target}: sandbox-only values for the manifests' variables ({names}).")
+    flags = given_flags("sandbox_dir")
+    click.echo("Next: . " + " ".join([_shell_path(target), "&&", next_step("plan", "--sandbox", *flags, *paths)]))
+
+
+def _shell_path(path: Path) -> str:
+    import shlex
+
+    text = str(path)
+    return shlex.quote(text if path.is_absolute() or text.startswith(".") else f"./{text}")
+
+
+@sandbox.command(short_help="Serve the sandbox as a local AWS endpoint.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=4566, show_default=True, type=click.IntRange(0, 65535))
+@sandbox_dir_option("State directory to serve: the one --sandbox uses.")
+def serve(host: str, port: int, sandbox_dir: str | None) -> None:
+    """Serve the sandbox as a local AWS endpoint, for the AWS CLI, SDKs, and the commands'
+    --endpoint-url. It serves the same account as --sandbox (the same --sandbox-dir), so the
+    commands and the server can be used together."""
+    from reconciler.sandbox.embedded import SandboxStateError, sandbox_dir as resolve_dir
+    from reconciler.sandbox.server import SandboxServer
+
+    directory = resolve_dir(sandbox_dir)
+    try:
+        server = SandboxServer(host, port, directory=str(directory))
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port")
+    except SandboxStateError as exc:
+        fail(str(exc))
+    click.echo(f"KMS sandbox listening on {server.url}, serving the sandbox in {directory} (Ctrl-C stops it).")
+    click.echo("For the AWS CLI and SDKs, paste into another shell:")
+    click.echo(f"  export AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox "
+               f"AWS_DEFAULT_REGION={SANDBOX_REGION} AWS_REGION={SANDBOX_REGION} AWS_ENDPOINT_URL_KMS={server.url}")
+    click.echo("  aws kms describe-custom-key-stores")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@sandbox.command(short_help="Move the emulator clock forward.")
+@click.argument("duration", type=DURATION)
+@sandbox_target
+@user_errors
+def advance(duration: float, endpoint_url: str | None, sandbox_dir: str | None) -> None:
+    """Move the emulator clock forward by DURATION (e.g. 90s, 15m, 8d)."""
+    now = _control(endpoint_url, sandbox_dir).advance(duration)
+    click.echo(f"Sandbox clock is now {now}.")
+
+
+@sandbox.command(short_help="Empty the sandbox.")
+@sandbox_target
+@user_errors
+def reset(endpoint_url: str | None, sandbox_dir: str | None) -> None:
+    """Empty the sandbox: no stores, no keys, no fixtures, default settings."""
+    _control(endpoint_url, sandbox_dir).reset()
+    click.echo("Sandbox reset.")
+
+
+@sandbox.command(short_help="Show the clock and fault settings.")
+@sandbox_target
+@user_errors
+def status(endpoint_url: str | None, sandbox_dir: str | None) -> None:
+    """Show the sandbox clock and its fault settings."""
+    click.echo(json.dumps(_control(endpoint_url, sandbox_dir).status(), indent=2))
+
+
+@sandbox.command(short_help="Inject faults into the emulator.")
+@click.option("--store", help="Store name the --connection-error / --proxy-error applies to.")
+@click.option("--connection-error", metavar="CODE", help="ConnectCustomKeyStore of --store ends FAILED with CODE (NONE clears).")
+@click.option("--proxy-error", metavar="EXCEPTION", help="Create/Update of --store raises this XksProxy* exception (NONE clears).")
+@click.option("--latency-ms", type=click.FloatRange(min=0), help="Real milliseconds added to every request.")
+@click.option("--throttle-rate", type=click.FloatRange(0, 1), help="Fraction of requests answered with ThrottlingException.")
+@click.option("--error-rate", type=click.FloatRange(0, 1), help="Fraction of requests answered with KMSInternalException.")
+@click.option("--lost-response-rate", type=click.FloatRange(0, 1),
+              help="Fraction of successful writes whose response is lost.")
+@click.option("--quotas", type=click.Choice(["on", "off"]), help="Enforce the KMS per-operation request quotas.")
+@click.option("--quota", "quota_overrides", multiple=True, metavar="OPERATION=RPS", help="Override one quota.")
+@click.option("--connect-delay", type=DURATION, help="Emulator time from ConnectCustomKeyStore to CONNECTED (e.g. 5s).")
+@click.option("--seed", type=int, help="Seed of the fault model's random choices.")
+@click.option("--clear", is_flag=True, help="Remove every fault first.")
+@sandbox_target
+@user_errors
+def fault(store, connection_error, proxy_error, latency_ms, throttle_rate, error_rate, lost_response_rate, quotas,
+          quota_overrides, connect_delay, seed, clear, endpoint_url, sandbox_dir) -> None:
+    """Inject faults into the emulator."""
+    from reconciler.sandbox.control import FaultChange
+
+    overrides = {}
+    for item in quota_overrides:
+        op, _, rps = item.partition("=")
+        try:
+            overrides[op] = float(rps)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: use OPERATION=RPS, e.g. CreateKey=5",
+                                     param_hint="'--quota'") from None
+    change = FaultChange(clear=clear, store=store, connection_error=connection_error, proxy_error=proxy_error,
+                         latency_ms=latency_ms, throttle_rate=throttle_rate, error_rate=error_rate,
+                         lost_response_rate=lost_response_rate,
+                         quotas=None if quotas is None else quotas == "on", quota_overrides=overrides,
+                         connect_delay_seconds=connect_delay, seed=seed)
+    click.echo(json.dumps(_control(endpoint_url, sandbox_dir).set_faults(change), indent=2))
+
+
+@sandbox.command("seed-cluster", short_help="Create a CloudHSM cluster in the sandbox.")
+@click.option("--cluster-id", help="Cluster id (default: generated, like cluster-1a23b4cdefg).")
+@click.option("--hsms", "hsm_count", default=2, show_default=True, type=click.IntRange(0, 28))
+@click.option("--state", default="ACTIVE", show_default=True,
+              type=click.Choice(["CREATE_IN_PROGRESS", "UNINITIALIZED", "INITIALIZE_IN_PROGRESS", "INITIALIZED",
+                                 "ACTIVE", "UPDATE_IN_PROGRESS", "MODIFY_IN_PROGRESS", "ROLLBACK_IN_PROGRESS",
+                                 "DELETE_IN_PROGRESS", "DELETED", "DEGRADED"]),
+              help="The cluster's state; KMS needs ACTIVE.")
+@click.option("--trust-anchor", type=click.Path(exists=True, dir_okay=False), help="PEM file of the cluster's trust anchor.")
+@click.option("--region", default=SANDBOX_REGION, show_default=True)
+@sandbox_target
+@user_errors
+def seed_cluster_cmd(cluster_id, hsm_count, state, trust_anchor, region, endpoint_url, sandbox_dir) -> None:
+    """Create a CloudHSM cluster in the sandbox (for AWS_CLOUDHSM stores); a cluster with that id
+    that exists already is left as it is."""
+    from reconciler.sandbox.control import ClusterSeed
+
+    pem = Path(trust_anchor).read_text() if trust_anchor else None
+    made = _control(endpoint_url, sandbox_dir).seed_cluster(
+        ClusterSeed(cluster_id=cluster_id, hsm_count=hsm_count, state=state, trust_anchor_pem=pem, region=region))
+    if not made.created:
+        click.echo(f"Note: CloudHSM cluster {made.id} exists already; it was left as it is.", err=True)
+    click.echo(made.id)
+
+
+@sandbox.command("seed-endpoint-service", short_help="Create a VPC endpoint service in the sandbox.")
+@click.option("--service-name", help="VPC endpoint service name (default: generated).")
+@click.option("--private-dns-name", help="The service's verified private DNS name (the store's endpoint host).")
+@click.option("--region", default=SANDBOX_REGION, show_default=True)
+@sandbox_target
+@user_errors
+def seed_endpoint_service_cmd(service_name, private_dns_name, region, endpoint_url, sandbox_dir) -> None:
+    """Create a VPC endpoint service in the sandbox (for VPC_ENDPOINT_SERVICE stores); one of that
+    name is set up again with these settings."""
+    from reconciler.sandbox.control import EndpointServiceSeed
+
+    made = _control(endpoint_url, sandbox_dir).seed_endpoint_service(
+        EndpointServiceSeed(service_name=service_name, private_dns_name=private_dns_name, region=region))
+    click.echo(made.id)
