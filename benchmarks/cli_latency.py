@@ -11,7 +11,7 @@ the fastest and the slowest wall time against the targets: --help and --version 
 every other command under 1.0 s.
 
 Sandbox commands are measured as a user gets them, with the sandbox accelerator
-(reconciler/sandbox/accel.py: the first sandbox command starts a server that has the emulator
+(reconciler/cli/accel.py: the first sandbox command starts a server that has the emulator
 loaded, and the next ones are run by a child of it; the warm-up run starts it), and again with
 RECONCILER_SANDBOX_ACCEL=off, each in its own process. The benchmark's server lives in a directory
 of its own and is stopped at the end.
@@ -42,7 +42,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.markdown import write_section  # noqa: E402
-from reconciler.sandbox.accel import DIR_ENV, SWITCH  # noqa: E402
+from reconciler.cli.accel import DIR_ENV, SWITCH# noqa: E402
 
 QUICK, COMMAND = 0.3, 1.0  # the targets, in seconds of wall time
 
@@ -55,7 +55,7 @@ class Case:
 
     @property
     def sandbox(self) -> bool:
-        from reconciler.sandbox.accel import wanted
+        from reconciler.cli.accel import wanted
 
         return wanted(list(self.args))
 
@@ -134,7 +134,7 @@ def timed(case: Case, runs: int, cwd: Path, env: dict[str, str]) -> list[float]:
 
 
 def wait_for_server(directory: Path) -> None:
-    from reconciler.sandbox.accel import _answers
+    from reconciler.cli.accel import _answers
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -145,7 +145,7 @@ def wait_for_server(directory: Path) -> None:
 
 
 def measure(cases: tuple[Case, ...], runs: int, keep_env: bool, log) -> list[dict]:
-    from reconciler.sandbox.accel import stop_servers
+    from reconciler.cli.accel import stop_servers
 
     env = user_env(keep_env)
     rows = []

@@ -11,12 +11,17 @@ the terminal, forge a plan line, or add a heading, a link or an image to a pull 
 * :func:`markdown` for markdown (plan summaries, pull-request comments): :func:`printable`, then a
   backslash before every character markdown or HTML gives a meaning to.
 * :func:`fence` for a fenced code block that holds such values.
+
+And how dates are written wherever the tool writes one (plans, status, progress): :func:`iso`,
+UTC to the second, rounded up by :func:`ceil_seconds` where being early would mislead (a key's
+deletion date, a re-run date).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime, timedelta, timezone
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that start
@@ -65,3 +70,21 @@ def fence(body: str, info: str = "") -> list[str]:
     longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
     marks = "`" * max(3, longest + 1)
     return [marks + info, body, marks]
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC, whole seconds: 2026-12-05T10:00:00Z."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def ceil_seconds(value: datetime) -> datetime:
+    """Round up to the whole second, so a date printed in whole seconds is never early."""
+    return value if value.microsecond == 0 else value.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -3,7 +3,7 @@
 * ``manifest-reference``: every manifest field, from the JSON Schema that the models generate
   (:func:`reconciler.manifest.schema.manifest_json_schema`): path, type, default, description;
 * ``troubleshooting``: every ConnectionErrorCode and its fix, from
-  :data:`reconciler.connection_errors.FIXES` (the same text ``plan`` and ``status`` print).
+  :data:`reconciler.aws.connection_errors.FIXES` (the same text ``plan`` and ``status`` print).
 
 Each section sits in the README between ``<!-- BEGIN GENERATED: NAME ... -->`` and
 ``<!-- END GENERATED: NAME -->``; ``tests/day2/test_readme.py`` fails when one differs. The same
@@ -117,7 +117,7 @@ def manifest_reference() -> str:
 
 
 def troubleshooting() -> str:
-    from reconciler.connection_errors import FIXES
+    from reconciler.aws.connection_errors import FIXES
 
     lines = ["| ConnectionErrorCode | what to do |", "|---|---|"]
     for code, fix in FIXES.items():

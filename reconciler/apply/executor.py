@@ -35,13 +35,13 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from reconciler.apply.waiters import Backoff, ConnectionFailed, WaitTimeout, wait_for_state
-from reconciler.aws import Connection
-from reconciler.connection_errors import fix_for
+from reconciler.aws.connection import Connection
+from reconciler.aws.connection_errors import fix_for
 from reconciler.errors import UserError
 from reconciler.live.model import aware_utc
 from reconciler.plan.model import Plan, Step, ceil_seconds, iso
 from reconciler.plan.matching import MANAGED_TAG
-from reconciler.ratelimit import RateLimiter
+from reconciler.aws.ratelimit import RateLimiter
 
 RETRYABLE = {"ThrottlingException", "KMSInternalException", "DependencyTimeoutException",
              "ServiceUnavailableException", "RequestLimitExceeded", "InternalFailure"}

@@ -8,7 +8,7 @@ it belongs to. Stores come from one paged DescribeCustomKeyStores chain, never o
 
 How it stays fast on an account with thousands of keys, without being throttled:
 
-* every call takes a token from the per-operation :class:`~reconciler.ratelimit.RateLimiter`
+* every call takes a token from the per-operation :class:`~reconciler.aws.ratelimit.RateLimiter`
   (the KMS request quota table, overridable), so no operation is sent faster than its quota;
 * DescribeKey calls start as soon as a ListKeys page arrives, on a pool of workers sized from
   quota x latency (Little's law; the latency is measured on the first call), with at most two
@@ -35,7 +35,7 @@ from typing import Any, Callable, Collection
 from botocore.exceptions import ClientError
 
 from reconciler.live.model import LiveKey, LiveState, LiveStore, LiveXks, aware_utc
-from reconciler.ratelimit import RateLimiter
+from reconciler.aws.ratelimit import RateLimiter
 
 LIST_KEYS_PAGE = 1000  # ListKeys Limit: 1-1000
 LIST_ALIASES_PAGE = 100  # ListAliases Limit: 1-100

@@ -13,66 +13,56 @@ offending node.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
-import re
-import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from pydantic import ValidationError
+from yaml.nodes import MappingNode, Node
 
-from reconciler.manifest.model import (
+from reconciler.manifest.constraints import (
     API_VERSION,
     KEY_STORE_PASSWORD,
     KIND,
-    SENSITIVE_FIELDS,
     TRUST_ANCHOR_CERTIFICATE,
     XKS_ACCESS_KEY_ID,
     XKS_SECRET_ACCESS_KEY,
-    KeyStoreManifest,
     KmsString,
-    yaml_type_name,
+)
+from reconciler.manifest.model import KeyStoreManifest
+from reconciler.manifest.problems import (
+    Problem,
+    document_problems,
+    header_problems,
+    validation_problems,
+    yaml_error_problem,
 )
 from reconciler.manifest.secrets import SecretError, SensitiveStr, resolve_secret
+from reconciler.manifest.yaml_nodes import (
+    MAX_EXPANDED_NODES,
+    FastManifestLoader,
+    ManifestLoader,
+    Recursive,
+    TooLarge,
+    check_expansion,
+    format_field_path,
+    node_problems,
+    parse_field_path,
+    walk,
+)
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-MAX_EXPANDED_NODES = 100_000  # guards against "billion laughs" alias bombs
 # a KeyStore manifest is a few KB (a store with 1,000 keys is about 150 KB): a larger file is a
 # mistake (a log, a dump) and reading and parsing it would take seconds to minutes
 MAX_MANIFEST_BYTES = 1024 * 1024
 
-Loc = tuple[Union[str, int], ...]
-
-
 # --------------------------------------------------------------------------------------------
 # Results
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the manifests, at a place in a file.
-
-    ``line`` and ``col`` are 1-based; they are ``None`` only when there is no place to point at
-    (a missing path, an unreadable file). ``field`` is the dotted field path when known.
-    """
-
-    file: str
-    line: int | None
-    col: int | None
-    message: str
-    field: str | None = None
-
-    def __str__(self) -> str:
-        if self.line is None:
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}:{self.col or 1}: {self.message}"
 
 
 @dataclass(eq=False)
@@ -104,7 +94,7 @@ class LoadedManifest:
         Fields the document leaves out (defaults) resolve to their nearest written ancestor.
         """
         loc = parse_field_path(field_path) if isinstance(field_path, str) else tuple(field_path)
-        found = _walk(self.node, loc)
+        found = walk(self.node, loc)
         mark = found.value.start_mark
         return mark.line + 1, mark.column + 1
 
@@ -169,404 +159,7 @@ class LoadResult:
 
 
 # --------------------------------------------------------------------------------------------
-# Field paths
-
-
-def parse_field_path(text: str) -> Loc:
-    """``"spec.keys[0].alias"`` -> ``("spec", "keys", 0, "alias")``."""
-    out: list[str | int] = []
-    for part in re.finditer(r"([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]", text):
-        name, index, quoted = part.groups()
-        out.append(int(index) if index is not None else (name if name is not None else quoted))
-    return tuple(out)
-
-
-def format_field_path(loc: Iterable[str | int]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
-            out += ("." if out else "") + part
-        else:
-            out += f"[{part!r}]"
-    return out
-
-
-@dataclass
-class _Found:
-    path: list[str | int]  # the part of the loc that exists in the document
-    value: Node  # the node at that path (the nearest existing one)
-    key: Node | None  # its key node, when it is a mapping entry
-    complete: bool  # whether every part of the loc was found
-
-
-def _mapping_entry(node: MappingNode, part: str | int) -> tuple[Node, Node] | None:
-    text = str(part)
-    for key, value in reversed(node.value):  # the last entry wins, as in the loaded data
-        if isinstance(key, ScalarNode) and key.value == text:
-            return key, value
-    return None
-
-
-def _walk(root: Node, loc: Loc) -> _Found:
-    """Follow a pydantic ``loc`` through the YAML nodes, skipping parts that are not in the
-    document (union tags, the name of a missing field)."""
-    found = _Found([], root, None, True)
-    for part in loc:
-        if part == "[key]":  # pydantic's marker for an error in a dict key
-            if found.key is not None:
-                found.value = found.key
-            continue
-        node = found.value
-        if isinstance(node, MappingNode):
-            entry = _mapping_entry(node, part)
-            if entry is not None:
-                found.key, found.value = entry
-                found.path.append(part)
-                continue
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            found.key, found.value = None, node.value[part]
-            found.path.append(part)
-            continue
-        found.complete = False
-    return found
-
-
-# --------------------------------------------------------------------------------------------
-# Safe YAML with duplicate-key detection
-
-_STANDARD_TAGS = {
-    "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge",
-                                       "timestamp", "value")
-}
-
-
-class _DuplicateKeys:
-    """Records duplicate mapping keys instead of keeping the last (mixed into a SafeLoader)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicate_keys: list[tuple[Any, Node, Node]] = []  # (key, duplicate node, first node)
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:  # type: ignore[override]
-        if isinstance(node, MappingNode):
-            first: dict[Any, Node] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, ScalarNode):
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    if key in first:
-                        self.duplicate_keys.append((key, key_node, first[key]))
-                    else:
-                        first[key] = key_node
-                except TypeError:  # unhashable: the constructor reports it
-                    continue
-        return super().construct_mapping(node, deep=deep)
-
-
-class _ManifestLoader(_DuplicateKeys, yaml.SafeLoader):
-    """PyYAML's SafeLoader that also records duplicate mapping keys instead of keeping the last."""
-
-
-# libyaml's parser, when PyYAML has it: the same documents, ten times faster (a fleet of thousands
-# of keys loads in a fraction of a second). A file it cannot parse is parsed again by the
-# pure-Python loader, whose error messages the problems quote.
-_FastManifestLoader = (type("_FastManifestLoader", (_DuplicateKeys, yaml.CSafeLoader), {})
-                       if getattr(yaml, "__with_libyaml__", False) else None)
-
-# A plain "=" resolves to the YAML 1.1 "value" tag, which SafeLoader cannot construct: read it as text.
-for _loader_class in (_ManifestLoader, _FastManifestLoader):
-    if _loader_class is not None:
-        _loader_class.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
-
-
-def _pretty_tag(tag: str) -> str:
-    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
-
-
-def _node_problems(root: Node) -> list[tuple[Node, str]]:
-    out: list[tuple[Node, str]] = []
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if node.tag not in _STANDARD_TAGS:
-            tag = _pretty_tag(node.tag)
-            if "python/" in node.tag:
-                out.append((node, f"YAML tag {tag} is not allowed: manifests are loaded safely and tags that "
-                                  "build Python objects are refused"))
-            else:
-                out.append((node, f"unsupported YAML tag {tag}: manifests are plain YAML (mappings, lists, "
-                                  "strings, numbers, booleans)"))
-        if isinstance(node, ScalarNode) and isinstance(node.value, str) and _SURROGATE.search(node.value):
-            char = _SURROGATE.search(node.value).group()
-            out.append((node, f"the text holds a lone UTF-16 surrogate (\\u{ord(char):04x}, written as an escape), "
-                              "which is not a Unicode character and cannot be sent to KMS as UTF-8; write the "
-                              "character itself, or its pair of surrogates as one escape (\\U0001F600)"))
-        if isinstance(node, SequenceNode):
-            stack.extend(node.value)
-        elif isinstance(node, MappingNode):
-            for key, value in node.value:
-                stack.extend((key, value))
-    return out
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _Recursive(Exception):
-    def __init__(self, node: Node) -> None:
-        self.node = node
-
-
-def _check_expansion(root: Node, limit: int = MAX_EXPANDED_NODES) -> None:
-    """Raise if aliases make the document expand beyond ``limit`` nodes, or refer to themselves."""
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(node: Node) -> int:
-        if id(node) in sizes:
-            return sizes[id(node)]
-        if id(node) in active:
-            raise _Recursive(node)
-        total = 1
-        if isinstance(node, (SequenceNode, MappingNode)):
-            active.add(id(node))
-            children = node.value if isinstance(node, SequenceNode) else [n for pair in node.value for n in pair]
-            for child in children:
-                total += size(child)
-                if total > limit:
-                    raise _TooLarge()
-            active.discard(id(node))
-        sizes[id(node)] = total
-        return total
-
-    size(root)
-
-
-# --------------------------------------------------------------------------------------------
-# Messages
-
-
-def _show_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return repr(value if len(value) <= 60 else value[:57] + "...")
-    return str(value) if not isinstance(value, (dict, list)) else ""
-
-
-def _got(value: Any, sensitive: bool) -> str:
-    kind = yaml_type_name(value)
-    shown = "" if sensitive or isinstance(value, (dict, list)) or value is None else _show_value(value)
-    return f"got {kind}" + (f" ({shown})" if shown else "")
-
-
-_EXPECTED = {
-    "string_type": "a string",
-    "int_type": "a whole number",
-    "int_from_float": "a whole number",
-    "bool_type": "true or false",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "list_type": "a list",
-    "literal_or_ref": "a string or a reference {fromEnv: NAME} / {fromFile: PATH}",
-}
-
-
-def _annotation_at(loc: Loc) -> Any:
-    """The annotation of the last model field named in ``loc``."""
-    model: type[BaseModel] | None = KeyStoreManifest
-    annotation: Any = None
-    for part in loc:
-        if model is not None and isinstance(part, str) and part in model.model_fields:
-            annotation = model.model_fields[part].annotation
-            model = _model_in(annotation)
-    return annotation
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _model_for_mapping(loc: Loc) -> type[BaseModel] | None:
-    """The model a mapping at ``loc`` is validated against (``()`` is the document)."""
-    model: type[BaseModel] | None = KeyStoreManifest
-    for part in loc:
-        if model is not None and isinstance(part, str) and part in model.model_fields:
-            model = _model_in(model.model_fields[part].annotation)
-    return model
-
-
-def _literals(annotation: Any) -> list[str]:
-    if typing.get_origin(annotation) is typing.Literal:
-        return [str(a) for a in typing.get_args(annotation)]
-    out: list[str] = []
-    for arg in typing.get_args(annotation):
-        out.extend(_literals(arg))
-    return out
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str:
-    for choice in choices:
-        if choice.lower() == word.lower():
-            return choice
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.7)
-    return close[0] if close else ""
-
-
-def _message(error: dict[str, Any], found: _Found) -> tuple[str, str]:
-    """A human message for one pydantic error: (field path shown, message)."""
-    kind = error["type"]
-    loc: Loc = error["loc"]
-    value = error.get("input")
-    sensitive = any(part in SENSITIVE_FIELDS for part in loc)
-    path = format_field_path(found.path)
-
-    if kind == "missing":
-        name = str(loc[-1])
-        why = (error.get("ctx") or {}).get("why")
-        return path, f"missing required field {name!r}" + (f" ({why})" if why else "")
-    if kind == "extra_forbidden":
-        name = str(found.path[-1]) if found.complete and found.path else str(loc[-1])
-        model = _model_for_mapping(loc[:-1])
-        allowed = list(model.model_fields) if model else []
-        hint = _suggest(name, allowed)
-        parent = format_field_path(found.path[:-1]) if found.complete else path
-        text = f"unknown field {name!r}" + (f" (did you mean {hint!r}?)" if hint else "")
-        if allowed:
-            text += f"; allowed fields{' of ' + parent if parent else ''}: {', '.join(allowed)}"
-        return path, text
-    if kind == "literal_error":
-        choices = _literals(_annotation_at(loc))
-        text = f"must be one of {', '.join(choices)}; {_got(value, sensitive)}"
-        hint = _suggest(str(value), choices) if isinstance(value, str) else ""
-        if hint:
-            text += f" (did you mean {hint}?)"
-        elif isinstance(value, bool):
-            text += "; YAML reads yes/no/on/off/true/false as booleans, so quote it"
-        return path, text
-    if kind in _EXPECTED:
-        text = f"expected {_EXPECTED[kind]}, {_got(value, sensitive)}"
-        if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            text += "; quote it to make it a string" + (
-                "" if sensitive or not isinstance(loc[-1], str) else f", e.g. {loc[-1]}: \"{value}\"")
-        elif kind == "string_type" and isinstance(value, bool):
-            text += "; YAML reads yes/no/on/off/true/false as booleans, so quote it"
-        elif kind == "string_type" and yaml_type_name(value) == "a date":
-            text += "; quote it to make it a string"
-        elif kind == "bool_type" and isinstance(value, str):
-            text += "; write true or false without quotes"
-        return path, text
-    # Our own error types carry complete messages (already without secret values).
-    return path, str(error.get("msg", kind))
-
-
-def _anchor_node(error: dict[str, Any], found: _Found) -> Node:
-    """Where a problem points: the key for unknown/disallowed fields and dict keys, the parent
-    mapping's key for a missing field, else the value."""
-    kind = error["type"]
-    if kind == "missing":
-        return found.key if found.key is not None else found.value
-    if kind in ("extra_forbidden", "not_allowed", "empty") and found.key is not None:
-        return found.key
-    return found.value
-
-
-# --------------------------------------------------------------------------------------------
 # Loading
-
-
-def _mark_of(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    col = index - (text.rfind("\n", 0, index) + 1) + 1
-    return line, col
-
-
-def _yaml_error_problem(file: str, exc: yaml.YAMLError, text: str) -> Problem:
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "syntax error"
-        message = f"invalid YAML: {problem}"
-        if exc.context:
-            message += f" ({exc.context}"
-            if exc.context_mark is not None and exc.problem_mark is not None and \
-                    exc.context_mark.line != exc.problem_mark.line:
-                message += f" started at line {exc.context_mark.line + 1}"
-            message += ")"
-        if "'\\t'" in problem:
-            message += "; indent with spaces, YAML does not allow tabs"
-        if mark is None:
-            return Problem(file, None, None, message)
-        return Problem(file, mark.line + 1, mark.column + 1, message)
-    if isinstance(exc, yaml.reader.ReaderError):
-        line, col = _mark_of(text, exc.position)
-        character = chr(exc.character) if isinstance(exc.character, int) else exc.character
-        return Problem(file, line, col, f"invalid YAML: character {character!r} is not allowed in YAML "
-                                        "(remove control characters)")
-    return Problem(file, None, None, f"invalid YAML: {exc}")
-
-
-def _document_problems(file: str, node: Node, index: int) -> list[Problem]:
-    """Problems that stop a document from being a mapping we can validate."""
-    mark = node.start_mark
-    where = f"document {index + 1}"
-    if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
-        return [Problem(file, mark.line + 1, mark.column + 1,
-                        f"{where} is empty; expected a KeyStore manifest (apiVersion: {API_VERSION}, "
-                        f"kind: {KIND}, metadata, spec), or remove the extra '---'")]
-    if not isinstance(node, MappingNode):
-        kind = "a list" if isinstance(node, SequenceNode) else "a single value"
-        return [Problem(file, mark.line + 1, mark.column + 1,
-                        f"{where} is {kind}, not a mapping; a manifest is a mapping that starts with "
-                        f"apiVersion: {API_VERSION}")]
-    return []
-
-
-def _header_problems(file: str, node: MappingNode, data: dict[Any, Any]) -> list[Problem]:
-    """apiVersion and kind first: a document of another kind is not validated any further."""
-    out = []
-    for name, expected in (("apiVersion", API_VERSION), ("kind", KIND)):
-        if name not in data:
-            mark = node.start_mark
-            out.append(Problem(file, mark.line + 1, mark.column + 1,
-                               f"missing required field {name!r} (expected {name}: {expected})", name))
-        elif data[name] != expected:
-            found = _walk(node, (name,))
-            mark = found.value.start_mark
-            extra = "; this tool reads only KeyStore documents" if name == "kind" else ""
-            out.append(Problem(file, mark.line + 1, mark.column + 1,
-                               f"{name}: must be {expected!r}, {_got(data[name], False)}{extra}", name))
-    return out
-
-
-def _validation_problems(file: str, node: Node, exc: ValidationError) -> list[Problem]:
-    out = []
-    for error in exc.errors(include_url=False):
-        found = _walk(node, error["loc"])
-        path, text = _message(error, found)
-        anchor = _anchor_node(error, found).start_mark
-        message = f"{path}: {text}" if path else text
-        out.append(Problem(file, anchor.line + 1, anchor.column + 1, message, path or None))
-    return out
 
 
 def _load_file(path: Path, root: Path, default_region: str | None) -> tuple[list[LoadedManifest], list[Problem]]:
@@ -597,12 +190,12 @@ def _load_file(path: Path, root: Path, default_region: str | None) -> tuple[list
         return [], [Problem(file, 1, 1, f"the file is empty; expected one or more KeyStore manifests "
                                         f"(apiVersion: {API_VERSION}, kind: {KIND})")]
 
-    if _FastManifestLoader is not None:
+    if FastManifestLoader is not None:
         try:
-            return _parse_file(_FastManifestLoader, file, path, root, text, default_region, fast=True)
+            return _parse_file(FastManifestLoader, file, path, root, text, default_region, fast=True)
         except yaml.YAMLError:
             pass  # parsed again below, for the pure-Python loader's error message
-    return _parse_file(_ManifestLoader, file, path, root, text, default_region)
+    return _parse_file(ManifestLoader, file, path, root, text, default_region)
 
 
 def _too_large(file: str, size: int) -> Problem:
@@ -630,7 +223,7 @@ def _parse_file(loader_class: Any, file: str, path: Path, root: Path, text: str,
     except yaml.YAMLError as exc:
         if fast:
             raise
-        problems.append(_yaml_error_problem(file, exc, text))
+        problems.append(yaml_error_problem(file, exc, text))
     except RecursionError:
         problems.append(Problem(file, None, None, "invalid YAML: the document is nested too deeply"))
     finally:
@@ -643,23 +236,23 @@ def _parse_file(loader_class: Any, file: str, path: Path, root: Path, text: str,
     return manifests, problems
 
 
-def _load_document(loader: _ManifestLoader, file: str, path: Path, root: Path, node: Node, index: int,
+def _load_document(loader: ManifestLoader, file: str, path: Path, root: Path, node: Node, index: int,
                    default_region: str | None) -> tuple[LoadedManifest | None, list[Problem]]:
-    problems = _document_problems(file, node, index)
+    problems = document_problems(file, node, index)
     if problems:
         return None, problems
-    for bad, message in _node_problems(node):
+    for bad, message in node_problems(node):
         problems.append(Problem(file, bad.start_mark.line + 1, bad.start_mark.column + 1, message))
     if problems:
         return None, problems
     try:
-        _check_expansion(node)
-    except _TooLarge:
+        check_expansion(node)
+    except TooLarge:
         return None, [Problem(file, node.start_mark.line + 1, node.start_mark.column + 1,
                               f"document {index + 1} has more than {MAX_EXPANDED_NODES:,} YAML nodes (counting "
                               "each use of an alias in full); a KeyStore manifest has a few hundred: is this a "
                               "manifest? Remove aliases that repeat large parts, or split the document")]
-    except _Recursive as exc:
+    except Recursive as exc:
         mark = exc.node.start_mark
         return None, [Problem(file, mark.line + 1, mark.column + 1, "a YAML alias refers to the node that "
                                                                     "contains it (recursive data)")]
@@ -668,20 +261,20 @@ def _load_document(loader: _ManifestLoader, file: str, path: Path, root: Path, n
         data = loader.construct_document(node)
     except yaml.YAMLError as exc:  # e.g. an unhashable key, a merge of a non-mapping
         loader.constructed_objects, loader.recursive_objects, loader.state_generators = {}, {}, []
-        return None, [_yaml_error_problem(file, exc, "")]
+        return None, [yaml_error_problem(file, exc, "")]
     for key, duplicate, first in loader.duplicate_keys:
         mark = duplicate.start_mark
         problems.append(Problem(file, mark.line + 1, mark.column + 1,
                                 f"duplicate key {str(key)!r} (first at line {first.start_mark.line + 1}); YAML "
                                 "would silently keep only the last one, so remove one of them"))
     assert isinstance(node, MappingNode) and isinstance(data, dict)
-    header = _header_problems(file, node, data)
+    header = header_problems(file, node, data)
     if header:
         return None, problems + header
     try:
         model = KeyStoreManifest.model_validate(data)
     except ValidationError as exc:
-        return None, problems + _validation_problems(file, node, exc)
+        return None, problems + validation_problems(file, node, exc)
     if problems:
         return None, problems
     mark = node.start_mark

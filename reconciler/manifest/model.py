@@ -17,9 +17,6 @@ rejected without being echoed (see :func:`_redact_inline_secrets`).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (
@@ -28,207 +25,44 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    GetCoreSchemaHandler,
-    GetJsonSchemaHandler,
     Tag,
     ValidationError,
     model_validator,
 )
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import PydanticCustomError
 
-from reconciler.regions import region_problem
-
-API_VERSION = "reconciler/v1"
-KIND = "KeyStore"
-
-StoreType = Literal["EXTERNAL_KEY_STORE", "AWS_CLOUDHSM"]
-StoreState = Literal["present", "absent"]
-ConnectionState = Literal["connected", "disconnected"]
-XksConnectivity = Literal["PUBLIC_ENDPOINT", "VPC_ENDPOINT_SERVICE"]
-
-XKS = "EXTERNAL_KEY_STORE"
-CLOUDHSM = "AWS_CLOUDHSM"
-PUBLIC = "PUBLIC_ENDPOINT"
-VPC = "VPC_ENDPOINT_SERVICE"
-
-MIN_PENDING_WINDOW_DAYS = 7
-MAX_PENDING_WINDOW_DAYS = 30
-DEFAULT_PENDING_WINDOW_DAYS = 30
-
-# Fields whose input is never repeated in a message (secrets, and the XKS access key id, which
-# botocore marks sensitive too).
-SENSITIVE_FIELDS = frozenset({"secretAccessKey", "keyStorePassword", "accessKeyId"})
-
-
-# --------------------------------------------------------------------------------------------
-# Constrained strings: one definition gives the validation, the human message and the JSON Schema
-
-
-def _show(value: str, limit: int = 60) -> str:
-    text = value if len(value) <= limit else value[: limit - 3] + "..."
-    return repr(text)
-
-
-@dataclass(frozen=True)
-class KmsString:
-    """A string constraint taken from the KMS API model.
-
-    ``pattern`` is matched against the whole string (ECMA-262-compatible, so the same text goes
-    into the JSON Schema); ``check`` may return a more specific message first; ``expect`` says
-    what a valid value looks like; ``echo=False`` keeps the input out of messages.
-    """
-
-    expect: str
-    pattern: str | None = None
-    min_length: int | None = None
-    max_length: int | None = None
-    check: Callable[[str], str | None] | None = None
-    echo: bool = True
-    not_pattern: str | None = None
-
-    def validate(self, value: str) -> str:
-        got = f", got {_show(value)}" if self.echo else ""
-        if self.check is not None:
-            problem = self.check(value)
-            if problem:
-                raise PydanticCustomError("kms_format", problem + got)
-        if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            raise PydanticCustomError("kms_format", f"must be {self.expect}{got}")
-        if self.not_pattern is not None and re.match(self.not_pattern, value):
-            raise PydanticCustomError("kms_format", f"must be {self.expect}{got}")
-        if self.min_length is not None and len(value) < self.min_length:
-            raise PydanticCustomError(
-                "kms_length",
-                f"must be at least {self.min_length} characters long (got {len(value)}){got}")
-        if self.max_length is not None and len(value) > self.max_length:
-            raise PydanticCustomError(
-                "kms_length", f"must be at most {self.max_length} characters long (got {len(value)})")
-        return value
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self.validate, handler(source))
-
-    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        out = handler(schema)
-        if self.min_length is not None:
-            out["minLength"] = self.min_length
-        if self.max_length is not None:
-            out["maxLength"] = self.max_length
-        if self.pattern is not None:
-            out["pattern"] = self.pattern
-        if self.not_pattern is not None:
-            out["not"] = {"pattern": self.not_pattern}
-        return out
-
-
-def _uri_endpoint_problem(value: str) -> str | None:
-    if not value.startswith("https://"):
-        return "must start with https:// (KMS talks to the XKS proxy over TLS only)"
-    host = value[len("https://"):]
-    if "/" in host:
-        if host.endswith("/") and "/" not in host[:-1]:
-            return "must not end in '/'; write the host only, e.g. https://xks.example.com"
-        return "must not include a path; put the path in spec.xks.uriPath"
-    if ":" in host:
-        return "must not include a port; the proxy must listen on port 443"
-    if not re.fullmatch(r"[a-zA-Z0-9.-]+", host):
-        return "must be https:// followed by a host name of letters, digits, dots and hyphens"
-    return None
-
-
-def _uri_path_problem(value: str) -> str | None:
-    if not re.search(r"/kms/xks/v[0-9]{1,2}$", value):
-        return "must end in /kms/xks/v<N> (e.g. /kms/xks/v1), optionally after a prefix (/prefix/kms/xks/v1)"
-    prefix = value[: value.rindex("/kms/xks/v")]
-    if prefix and not re.fullmatch(r"/[a-zA-Z0-9/_-]+", prefix):
-        return ("must have a prefix that starts with '/' and holds only letters, digits, '/', '_' "
-                "and '-' before /kms/xks/v<N>")
-    return None
-
-
-def _tag_key_problem(value: str) -> str | None:
-    if value.lower().startswith("aws:"):
-        return "must not start with 'aws:' (the prefix is reserved for AWS)"
-    return None
-
-
-def _alias_problem(value: str) -> str | None:
-    if not value.startswith("alias/"):
-        return "must start with 'alias/' (e.g. alias/payments-primary)"
-    if value.startswith("alias/aws/"):
-        return "must not start with 'alias/aws/' (reserved for AWS managed keys)"
-    return None
-
-
-_NAME = KmsString(expect="1 to 256 characters", min_length=1, max_length=256)
-_REGION = KmsString(expect="an AWS region name such as us-east-1", check=region_problem,
-                    pattern=r"^[a-z]{2,}(-[a-z]+)+-[0-9]{1,2}$")
-_ACCOUNT = KmsString(expect="a 12-digit AWS account id (quote it in YAML)", pattern=r"^[0-9]{12}$")
-_URI_ENDPOINT = KmsString(expect="https:// followed by a host name of letters, digits, dots and hyphens",
-                          pattern=r"^https://[a-zA-Z0-9.-]+$", min_length=10, max_length=128,
-                          check=_uri_endpoint_problem)
-_URI_PATH = KmsString(expect="/kms/xks/v<N>, optionally after a prefix (e.g. /kms/xks/v1)",
-                      pattern=r"^(/[a-zA-Z0-9/_-]+/kms/xks/v[0-9]{1,2})$|^(/kms/xks/v[0-9]{1,2})$",
-                      min_length=10, max_length=128, check=_uri_path_problem)
-_VPCE_SERVICE_NAME = KmsString(
-    expect="a VPC endpoint service name like com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0",
-    pattern=r"^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}[0-9]+\.vpce-svc-[0-9a-z]+$",
-    min_length=20, max_length=64)
-_ACCESS_KEY_ID = KmsString(expect="20 to 30 characters of A-Z and 2-7", pattern=r"^[A-Z2-7]+$",
-                           min_length=20, max_length=30, echo=False)
-_XKS_KEY_ID = KmsString(expect="1 to 128 letters, digits, '-', '_' or '.'", pattern=r"^[a-zA-Z0-9_.-]+$",
-                        min_length=1, max_length=128)
-# AliasName: the model's pattern ^[a-zA-Z0-9:/_-]+$ admits ':' (it also matches alias ARNs), but
-# its documentation, which KMS enforces, says "It can contain only alphanumeric characters,
-# forward slashes (/), underscores (_), and dashes (-)": KMS refuses alias/team:app
-_ALIAS = KmsString(expect="'alias/' followed by letters, digits, '/', '_' or '-'",
-                   pattern=r"^alias/[a-zA-Z0-9/_-]+$", min_length=1, max_length=256,
-                   check=_alias_problem, not_pattern=r"^alias/aws/")
-_DESCRIPTION = KmsString(expect="at most 8192 characters", max_length=8192)
-_TAG_KEY = KmsString(expect="1 to 128 characters, not starting with 'aws:'", min_length=1, max_length=128,
-                     check=_tag_key_problem, not_pattern=r"^[aA][wW][sS]:")
-_TAG_VALUE = KmsString(expect="at most 256 characters", max_length=256)
-_CLUSTER_ID = KmsString(expect="a CloudHSM cluster id like cluster-jxhlf7644ne",
-                        pattern=r"^cluster-[2-7a-zA-Z]{11,16}$", min_length=19, max_length=24)
-_TRUST_ANCHOR = KmsString(expect="a PEM certificate (-----BEGIN CERTIFICATE----- ...) of at most 5000 characters",
-                          min_length=1, max_length=5000,
-                          check=lambda v: None if "-----BEGIN CERTIFICATE-----" in v else
-                          "must be the PEM text of the cluster's trust anchor certificate "
-                          "(-----BEGIN CERTIFICATE----- ...), or {fromFile: customerCA.crt}",
-                          echo=False)
-_ENV_NAME = KmsString(expect="an environment variable name (letters, digits and '_', not starting with a digit)",
-                      pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", min_length=1, max_length=256, echo=False)
-_FILE_PATH = KmsString(expect="a file path", min_length=1, max_length=4096, echo=False,
-                       check=lambda v: "must not contain NUL characters" if "\0" in v else None)
-
-# What a resolved secret must look like (checked when it is resolved; see secrets.py).
-XKS_SECRET_ACCESS_KEY = KmsString(expect="43 to 64 characters of A-Z, a-z, 0-9, '/', '+' and '='",
-                                  pattern=r"^[a-zA-Z0-9/+=]+$", min_length=43, max_length=64, echo=False)
-KEY_STORE_PASSWORD = KmsString(expect="7 to 32 characters", min_length=7, max_length=32, echo=False)
-XKS_ACCESS_KEY_ID = _ACCESS_KEY_ID
-TRUST_ANCHOR_CERTIFICATE = _TRUST_ANCHOR
-
-
-def _pending_window(value: int) -> int:
-    if not MIN_PENDING_WINDOW_DAYS <= value <= MAX_PENDING_WINDOW_DAYS:
-        raise PydanticCustomError(
-            "kms_range",
-            f"must be between {MIN_PENDING_WINDOW_DAYS} and {MAX_PENDING_WINDOW_DAYS} days "
-            f"(KMS's pending deletion window), got {value}")
-    return value
-
-
-class _WindowDays:
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(_pending_window, handler(source))
-
-    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        out = handler(schema)
-        out.update(minimum=MIN_PENDING_WINDOW_DAYS, maximum=MAX_PENDING_WINDOW_DAYS)
-        return out
+from reconciler.manifest.constraints import (
+    ACCESS_KEY_ID,
+    ACCOUNT,
+    ALIAS,
+    API_VERSION,
+    CLOUDHSM,
+    CLUSTER_ID,
+    DEFAULT_PENDING_WINDOW_DAYS,
+    DESCRIPTION,
+    ENV_NAME,
+    FILE_PATH,
+    KIND,
+    PUBLIC,
+    REGION,
+    SENSITIVE_FIELDS,
+    STORE_NAME,
+    TAG_KEY,
+    TAG_VALUE,
+    TRUST_ANCHOR,
+    URI_ENDPOINT,
+    URI_PATH,
+    VPC,
+    VPCE_SERVICE_NAME,
+    XKS,
+    XKS_KEY_ID,
+    ConnectionState,
+    KmsString,
+    StoreState,
+    StoreType,
+    WindowDays,
+    XksConnectivity,
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,9 +129,9 @@ class SecretRef(BaseModel):
         json_schema_extra={"oneOf": [{"required": ["fromEnv"]}, {"required": ["fromFile"]}]},
     )
 
-    fromEnv: Optional[Annotated[str, _ENV_NAME]] = Field(
+    fromEnv: Optional[Annotated[str, ENV_NAME]] = Field(
         default=None, description="Name of the environment variable that holds the value.")
-    fromFile: Optional[Annotated[str, _FILE_PATH]] = Field(
+    fromFile: Optional[Annotated[str, FILE_PATH]] = Field(
         default=None,
         description="Path of a file that holds the value, relative to the manifest's directory. It must "
                     "resolve (after symlinks) inside the manifests' root directory. A trailing newline is "
@@ -351,8 +185,8 @@ def _literal_or_ref_type(literal: KmsString) -> Any:
     ]
 
 
-AccessKeyIdValue = _literal_or_ref_type(_ACCESS_KEY_ID)
-TrustAnchorValue = _literal_or_ref_type(_TRUST_ANCHOR)
+AccessKeyIdValue = _literal_or_ref_type(ACCESS_KEY_ID)
+TrustAnchorValue = _literal_or_ref_type(TRUST_ANCHOR)
 
 # --------------------------------------------------------------------------------------------
 # The models
@@ -365,7 +199,7 @@ class Metadata(BaseModel):
 
     model_config = _CONFIG
 
-    name: Annotated[str, _NAME] = Field(
+    name: Annotated[str, STORE_NAME] = Field(
         description="The custom key store's name (CustomKeyStoreName), 1-256 characters, unique per "
                     "account and region. It identifies the store: renaming it here means a different store.")
 
@@ -402,20 +236,20 @@ class XksSpec(BaseModel):
         description="How KMS reaches the proxy (XksProxyConnectivity): PUBLIC_ENDPOINT over the internet, "
                     "or VPC_ENDPOINT_SERVICE through an Amazon VPC endpoint service. Changing it needs the "
                     "store disconnected and a new uriEndpoint.")
-    uriEndpoint: Optional[Annotated[str, _URI_ENDPOINT]] = Field(
+    uriEndpoint: Optional[Annotated[str, URI_ENDPOINT]] = Field(
         default=None,
         description="https:// plus the proxy's host name (letters, digits, dots, hyphens), no port and no "
                     "path (XksProxyUriEndpoint, 10-128 characters). For VPC_ENDPOINT_SERVICE it is the "
                     "endpoint service's private DNS name.")
-    uriPath: Optional[Annotated[str, _URI_PATH]] = Field(
+    uriPath: Optional[Annotated[str, URI_PATH]] = Field(
         default=None,
         description="The proxy API's path, ending in /kms/xks/v<N>, optionally after a prefix "
                     "(XksProxyUriPath, 10-128 characters), e.g. /kms/xks/v1 or /example/kms/xks/v1.")
-    vpcEndpointServiceName: Optional[Annotated[str, _VPCE_SERVICE_NAME]] = Field(
+    vpcEndpointServiceName: Optional[Annotated[str, VPCE_SERVICE_NAME]] = Field(
         default=None,
         description="The Amazon VPC endpoint service's name (XksProxyVpcEndpointServiceName). Required for "
                     "VPC_ENDPOINT_SERVICE, not allowed for PUBLIC_ENDPOINT.")
-    vpcEndpointServiceOwner: Optional[Annotated[str, _ACCOUNT]] = Field(
+    vpcEndpointServiceOwner: Optional[Annotated[str, ACCOUNT]] = Field(
         default=None,
         description="The 12-digit account that owns the VPC endpoint service, when it is not the store's "
                     "account (XksProxyVpcEndpointServiceOwner). VPC_ENDPOINT_SERVICE only.")
@@ -428,7 +262,7 @@ class CloudHsmSpec(BaseModel):
 
     model_config = _CONFIG
 
-    clusterId: Optional[Annotated[str, _CLUSTER_ID]] = Field(
+    clusterId: Optional[Annotated[str, CLUSTER_ID]] = Field(
         default=None,
         description="The AWS CloudHSM cluster (CloudHsmClusterId), e.g. cluster-jxhlf7644ne. One cluster "
                     "per store; it can later change only to a related cluster (a backup's).")
@@ -453,20 +287,20 @@ class ManagedKey(BaseModel):
 
     model_config = _CONFIG
 
-    alias: Optional[Annotated[str, _ALIAS]] = Field(
+    alias: Optional[Annotated[str, ALIAS]] = Field(
         default=None,
         description="The key's alias, e.g. alias/payments-primary: 'alias/' then letters, digits, '/', "
                     "'_' or '-' (no ':'), not under alias/aws/. Required for keys of a CloudHSM store, where it "
                     "identifies the key; optional for XKS keys. Unique per account and region.")
-    xksKeyId: Optional[Annotated[str, _XKS_KEY_ID]] = Field(
+    xksKeyId: Optional[Annotated[str, XKS_KEY_ID]] = Field(
         default=None,
         description="The external key's id in the XKS proxy (XksKeyId): 1-128 letters, digits, '-', '_', '.'. "
                     "Required for keys of an XKS store, where it identifies the key; not allowed for CloudHSM "
                     "keys. One KMS key per external key in a store.")
-    description: Annotated[str, _DESCRIPTION] = Field(
+    description: Annotated[str, DESCRIPTION] = Field(
         default="", description="The key's description, at most 8192 characters.")
     enabled: bool = Field(default=True, description="Whether the key is enabled (usable) or disabled.")
-    tags: dict[Annotated[str, _TAG_KEY], Annotated[str, _TAG_VALUE]] = Field(
+    tags: dict[Annotated[str, TAG_KEY], Annotated[str, TAG_VALUE]] = Field(
         default_factory=dict,
         description="Tags on the key: keys of 1-128 characters (not starting with aws:), values of "
                     "0-256 characters. Tags not listed here are removed from the key.")
@@ -486,7 +320,7 @@ class DeletionSpec(BaseModel):
 
     model_config = _CONFIG
 
-    pendingWindowDays: Annotated[int, _WindowDays()] = Field(
+    pendingWindowDays: Annotated[int, WindowDays()] = Field(
         default=DEFAULT_PENDING_WINDOW_DAYS,
         description="Waiting period, 7-30 days (KMS default 30), for keys of this store that are scheduled "
                     "for deletion (also when the whole store is decommissioned). Deletion is irreversible "
@@ -579,10 +413,10 @@ class KeyStoreSpec(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, hide_input_in_errors=True,
                               json_schema_extra={"allOf": _SPEC_JSON_SCHEMA_RULES})
 
-    region: Optional[Annotated[str, _REGION]] = Field(
+    region: Optional[Annotated[str, REGION]] = Field(
         default=None,
         description="AWS region of the store. Optional: otherwise --region, AWS_REGION or AWS_DEFAULT_REGION.")
-    account: Optional[Annotated[str, _ACCOUNT]] = Field(
+    account: Optional[Annotated[str, ACCOUNT]] = Field(
         default=None,
         description="12-digit AWS account id, quoted. Optional: when set, apply refuses to run against "
                     "any other account.")

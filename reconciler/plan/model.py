@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any
+
+from reconciler.display import ceil_seconds, iso, parse_iso  # noqa: F401  (the plan's date format)
 
 # 2: the plan records its target (account, region, endpoint or sandbox) and apply refuses another
 FORMAT_VERSION = 2
@@ -47,24 +49,6 @@ _SYMBOLS = {
     Action.delete_store: "-",
     Action.schedule_key_deletion: "-",
 }
-
-
-def iso(value: datetime | None) -> str | None:
-    """UTC, whole seconds: 2026-12-05T10:00:00Z."""
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def ceil_seconds(value: datetime) -> datetime:
-    """Round up to the whole second, so a date printed in whole seconds is never early."""
-    return value if value.microsecond == 0 else value.replace(microsecond=0) + timedelta(seconds=1)
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)

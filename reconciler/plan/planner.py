@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconciler.connection_errors import fix_for
+from reconciler.aws.connection_errors import fix_for
 from reconciler.live.model import LiveKey, LiveState, LiveStore
 from reconciler.plan.desired import DesiredKey, DesiredState, DesiredStore
 from reconciler.plan.matching import MANAGED_TAG, KeyMatch, match_keys

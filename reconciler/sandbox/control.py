@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from reconciler.errors import UserError
+from reconciler.sandbox.errors import SandboxError
 from reconciler.sandbox.settings import (
     CONNECTION_ERROR_CODES,
     KMS_DEFAULT_QUOTAS,
@@ -22,7 +22,7 @@ from reconciler.sandbox.settings import (
 DEFAULT_ACCOUNT = "123456789012"
 
 
-class ControlError(UserError):
+class ControlError(SandboxError):
     """A sandbox control request a user can fix (bad value, server not reachable...)."""
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from reconciler.errors import UserError
+from reconciler.sandbox.errors import SandboxError
 from reconciler.sandbox import host as host_module
 from reconciler.sandbox import settings as settings_module
 from reconciler.sandbox.host import MemoryHost
@@ -54,7 +54,7 @@ def boto3_session() -> Any:
     return AccountSpecificBackend.get_session()
 
 
-class SandboxStateError(UserError):
+class SandboxStateError(SandboxError):
     """The sandbox directory cannot be used (unreadable, from another version, ...)."""
 
 

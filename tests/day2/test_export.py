@@ -9,7 +9,7 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
-from reconciler.export import env_base, scalar, slug
+from reconciler.adopt.export import env_base, scalar, slug
 from tests.day2.helpers import Sandbox, connect
 from tests.e2e.helpers import ACCESS_KEY_ID, PASSWORD, SECRET
 

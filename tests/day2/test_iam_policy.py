@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler.iam import PERMISSIONS, actions_for, permissions_for, policy, Scope
+from reconciler.aws.permissions import PERMISSIONS, actions_for, permissions_for, policy, Scope
 from tests.day2.helpers import REPO, Sandbox, sourced
 
 READ_PREFIXES = ("Describe", "List", "Get")

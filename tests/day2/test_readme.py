@@ -47,7 +47,7 @@ def test_the_reference_covers_every_model_field():
 
 
 def test_the_troubleshooting_table_has_every_connection_error_code():
-    from reconciler.connection_errors import FIXES
+    from reconciler.aws.connection_errors import FIXES
 
     body = docs.section(README, "troubleshooting")
     assert [m for m in re.findall(r"^\| `([A-Z_]+)` \|", body, re.M)] == list(FIXES)
@@ -79,6 +79,6 @@ def test_the_examples_shipped_with_the_package_are_the_repositorys():
     """`reconciler demo` (from any directory) uses the packaged copy of manifests/."""
     assert docs.example_files(REPO / "manifests") == docs.example_files(docs.PACKAGED_EXAMPLES), \
         "reconciler/examples/manifests differs from manifests/: run python -m reconciler.docs"
-    from reconciler.demo import EXAMPLES
+    from reconciler.commands.demo import EXAMPLES
 
     assert EXAMPLES == docs.PACKAGED_EXAMPLES

@@ -1,4 +1,4 @@
-"""The sandbox accelerator (reconciler/sandbox/accel.py): a sandbox command run by the server that
+"""The sandbox accelerator (reconciler/cli/accel.py): a sandbox command run by the server that
 has the emulator loaded behaves exactly as in its own process, signals reach it, it dies with its
 caller, and no server is left behind (each test stops the one it started)."""
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.sandbox import accel
+from reconciler.cli import accel
 from tests.e2e.helpers import Cli, xks_manifest
 
 pytestmark = pytest.mark.e2e

@@ -54,12 +54,15 @@ def test_delete_an_external_key_store_walkthrough(served, tmp_path):
     store_id = json.loads(created.stdout)["CustomKeyStoreId"]
     assert store_id.startswith("cks-")
 
+    # the served sandbox's clock follows the wall clock: a connection that takes 10 minutes of it is
+    # still CONNECTING when the next AWS CLI process asks, however busy the machine is
+    assert reconciler("sandbox", "fault", "--connect-delay", "10m", "--endpoint-url", served).returncode == 0
     connect = aws(served, "kms", "connect-custom-key-store", "--custom-key-store-id", store_id, tmp_path=tmp_path)
     assert connect.returncode == 0, connect.stderr
     state = json.loads(aws(served, "kms", "describe-custom-key-stores", "--custom-key-store-id", store_id,
                            tmp_path=tmp_path).stdout)["CustomKeyStores"][0]["ConnectionState"]
     assert state == "CONNECTING"  # ConnectCustomKeyStore only starts connecting
-    assert reconciler("sandbox", "advance", "30s", "--endpoint-url", served).returncode == 0
+    assert reconciler("sandbox", "advance", "11m", "--endpoint-url", served).returncode == 0
     entry = json.loads(aws(served, "kms", "describe-custom-key-stores", "--custom-key-store-id", store_id,
                            tmp_path=tmp_path).stdout)["CustomKeyStores"][0]
     assert entry["ConnectionState"] == "CONNECTED"

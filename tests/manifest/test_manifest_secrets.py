@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.manifest import SecretError, SecretRef, SensitiveStr, load, resolve_secret
 from reconciler.manifest.loader import check_secrets
-from reconciler.manifest.model import KEY_STORE_PASSWORD, XKS_SECRET_ACCESS_KEY
+from reconciler.manifest.constraints import KEY_STORE_PASSWORD, XKS_SECRET_ACCESS_KEY
 
 SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY0123456"  # 45 base64 characters
 ACCESS_KEY_ID = "AKIA234567ABCDEFGHIJ"

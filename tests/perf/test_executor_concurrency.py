@@ -10,12 +10,12 @@ from pathlib import Path
 import boto3
 
 from reconciler.apply.executor import Executor, ExecutorOptions
-from reconciler.aws import Connection
+from reconciler.aws.connection import Connection
 from reconciler.live.reader import ReadOptions, read_live
 from reconciler.manifest.loader import load
 from reconciler.plan.build import build_desired
 from reconciler.plan.planner import diff
-from reconciler.ratelimit import RateLimiter
+from reconciler.aws.ratelimit import RateLimiter
 from reconciler.sandbox import responses
 from reconciler.sandbox.settings import KMS_DEFAULT_QUOTAS
 from tests.conftest import XKS_ACCESS_KEY_ID, XKS_SECRET

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.live.cache import MemoryOriginCache, OriginCache
 from reconciler.live.reader import ReadOptions, ReadStats, read_live
-from reconciler.ratelimit import RateLimiter, parse_quotas
+from reconciler.aws.ratelimit import RateLimiter, parse_quotas
 from reconciler.sandbox import responses
 from tests.conftest import make_client
 

@@ -12,7 +12,7 @@ from reconciler.live.reader import ReadOptions, read_live
 from reconciler.manifest.loader import load
 from reconciler.plan.build import build_desired
 from reconciler.plan.planner import diff
-from reconciler.ratelimit import RateLimiter
+from reconciler.aws.ratelimit import RateLimiter
 from tests.conftest import XKS_ACCESS_KEY_ID, XKS_SECRET, connect_and_wait
 
 ENDPOINT = "https://xks-proxy-1.example.com"

@@ -21,11 +21,11 @@ import boto3
 from botocore.config import Config
 
 from reconciler.apply.executor import ApplyResult, Executor, ExecutorOptions, Redactor
-from reconciler.aws import Connection
+from reconciler.aws.connection import Connection
 from reconciler.live.reader import ReadOptions, read_live
 from reconciler.plan.build import Desired, build_desired
 from reconciler.plan.model import Plan
-from reconciler.ratelimit import RateLimiter
+from reconciler.aws.ratelimit import RateLimiter
 from reconciler.sandbox.clock import SandboxClock
 from reconciler.sandbox.host import MemoryHost, activate_host
 from reconciler.sandbox.settings import SandboxSettings, activate
@@ -102,7 +102,7 @@ class World:
                 path.unlink()
 
     def desired(self) -> Desired:
-        from reconciler.workflow import load_manifests
+        from reconciler.plan.make import load_manifests
 
         paths = [str(self.root / "manifests")]
         loaded = load_manifests(paths, default_region=REGION)
@@ -120,7 +120,7 @@ class World:
 
     def plan_and_live(self, desired: Desired | None = None, conn: Connection | None = None):
         """(plan, desired, the live state it was made from)"""
-        from reconciler.workflow import build_plan
+        from reconciler.plan.make import build_plan
 
         desired = desired or self.desired()
         conn = conn or self.connection()
@@ -129,7 +129,7 @@ class World:
 
     def apply(self, plan: Plan, desired: Desired, conn: Connection | None = None,
               create_attempts: int = 6) -> ApplyResult:
-        from reconciler.workflow import check_plan_invariants
+        from reconciler.apply.guards import check_plan_invariants
 
         check_plan_invariants(plan, desired)
         conn = conn or self.connection()

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from reconciler.errors import UserError
 from reconciler.plan.model import plan_digest
-from reconciler.workflow import load_plan_file
+from reconciler.plan.files import load_plan_file
 from tests.e2e.helpers import xks_manifest
 from tests.reliability.forked import ForkedCli
 from tests.reliability.harness import property_examples, world, xks_doc

@@ -59,8 +59,8 @@ def live(cli) -> tuple[list[dict], list[dict]]:
 
 def plan_after(cli, monkeypatch) -> list[dict]:
     """The plan a new run would make now (in this process, on the same sandbox directory)."""
-    from reconciler.aws import Target
-    from reconciler.workflow import make_plan
+    from reconciler.aws.connection import Target
+    from reconciler.plan.make import make_plan
 
     monkeypatch.chdir(cli.workdir)
     for name in ("XKS_ACCESS_KEY_ID", "XKS_SECRET_ACCESS_KEY"):

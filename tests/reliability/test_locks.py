@@ -163,8 +163,8 @@ def test_missing_lock_table_says_how_to_create_it(sandbox):
 def test_two_applies_in_threads_do_not_interleave(dynamodb, tmp_path, monkeypatch):
     """run_apply against "AWS" (moto): the first holds the table lock while it asks for
     confirmation; the second is refused naming it, or waits for it and then has nothing to do."""
-    from reconciler.aws import Target
-    from reconciler.workflow import ApplyRequest, run_apply
+    from reconciler.aws.connection import Target
+    from reconciler.apply.run import ApplyRequest, run_apply
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XKS_ACCESS_KEY_ID", "AKIAXKSPROXYEXAMPLE2")

@@ -174,7 +174,7 @@ def test_a_kms_error_that_echoes_a_secret_is_redacted(tmp_path):
 
     from reconciler.apply.journal import Journal
     from reconciler.apply.progress import Progress
-    from reconciler.aws import Connection
+    from reconciler.aws.connection import Connection
     from reconciler.plan.model import Action, Plan, Step
 
     secret = xks_secret()
@@ -206,7 +206,7 @@ def test_a_kms_error_that_echoes_a_secret_is_redacted(tmp_path):
     stream = tmp_path / "events.jsonl"
     with open(stream, "w") as out:
         progress = Progress(fmt="json", stream=out, journal=journal, run_id="r", redact=redactor)
-        from reconciler.ratelimit import RateLimiter
+        from reconciler.aws.ratelimit import RateLimiter
         from reconciler.apply.executor import ExecutorOptions
 
         result = Executor(conn, Plan(region="us-east-1", steps=(step,)), Inputs(), emit=progress,

@@ -117,7 +117,7 @@ def test_a_sandbox_plan_is_refused_against_another_target(cli):
 def test_check_target_compares_account_region_endpoint_and_sandbox():
     from reconciler.errors import RefusedError
     from reconciler.plan.model import Plan
-    from reconciler.workflow import check_target
+    from reconciler.apply.guards import check_target
 
     here = {"account": "111122223333", "region": "us-east-1", "endpoint": None, "sandbox": None}
     plan = Plan(region="us-east-1", steps=(), target=dict(here))

@@ -10,7 +10,7 @@ import re
 from reconciler.apply.progress import Progress
 from reconciler.display import fence, markdown, printable
 from reconciler.plan.render import render_markdown, render_text
-from reconciler.status import build_status, render_text as render_status
+from reconciler.live.status import build_status, render_text as render_status
 from tests.plan.test_planner import NOW, live, live_key, live_store, store
 from reconciler.plan.desired import DesiredState
 from reconciler.plan.model import Plan

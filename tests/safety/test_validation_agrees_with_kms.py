@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic_core import PydanticCustomError
 
-from reconciler.manifest.model import _ALIAS
+from reconciler.manifest.constraints import ALIAS
 from tests.reliability.harness import world
 
 ALIAS_CHARS = st.sampled_from(list("abcXYZ019:/_-. é"))
@@ -28,7 +28,7 @@ aliases = st.one_of(
 
 def manifest_accepts(alias: str) -> bool:
     try:
-        _ALIAS.validate(alias)
+        ALIAS.validate(alias)
         return True
     except PydanticCustomError:
         return False

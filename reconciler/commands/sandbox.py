@@ -15,7 +15,8 @@ from typing import Callable
 
 import click
 
-from reconciler.cli import DURATION, ReconcilerGroup, fail, given_flags, next_step, sandbox_dir_option, user_errors
+from reconciler.commands.support.options import DURATION, given_flags, next_step, sandbox_dir_option
+from reconciler.commands.support.exits import ReconcilerGroup, fail, user_errors
 from reconciler.errors import UserError
 
 SANDBOX_REGION = "us-east-1"
@@ -53,7 +54,7 @@ def init(paths: tuple[str, ...], env_file: str | None, endpoint_url: str | None,
     from reconciler.manifest.secrets import SecretError
     from reconciler.sandbox import fixtures
     from reconciler.sandbox.embedded import sandbox_dir as resolve_dir
-    from reconciler.workflow import load_manifests
+    from reconciler.plan.make import load_manifests
 
     paths = paths or ("manifests",)
     if not all(Path(p).exists() for p in paths):

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.connection_errors import fix_for
+from reconciler.aws.connection_errors import fix_for
 from reconciler.errors import UserError
 from reconciler.live.model import LiveKey, LiveState, LiveStore
 from reconciler.manifest.model import API_VERSION, DEFAULT_PENDING_WINDOW_DAYS, KIND

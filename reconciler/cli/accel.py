@@ -197,7 +197,7 @@ def start_server(argv: list[str]) -> None:
         import subprocess
 
         env = {k: v for k, v in os.environ.items() if k in SERVER_ENV or k.startswith(("MOTO_", "PYTHON"))}
-        subprocess.Popen([sys.executable, "-m", "reconciler.sandbox.accel", str(path)], env=env, cwd="/",
+        subprocess.Popen([sys.executable, "-m", "reconciler.cli.accel", str(path)], env=env, cwd="/",
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True, close_fds=True)
     except Exception:  # noqa: BLE001 - speed is a bonus; the command itself has succeeded or failed already
@@ -247,20 +247,22 @@ def _prewarm() -> None:
     import moto.kms.models  # noqa: F401
     import rich.console  # noqa: F401
 
+    import reconciler.adopt.export  # noqa: F401
     import reconciler.apply.executor  # noqa: F401
     import reconciler.apply.journal  # noqa: F401
     import reconciler.apply.lock  # noqa: F401
     import reconciler.apply.progress  # noqa: F401
-    import reconciler.export  # noqa: F401
+    import reconciler.apply.run  # noqa: F401
     import reconciler.live.cache  # noqa: F401
     import reconciler.live.reader  # noqa: F401
+    import reconciler.live.status  # noqa: F401
     import reconciler.manifest.loader  # noqa: F401
+    import reconciler.plan.files  # noqa: F401
+    import reconciler.plan.make  # noqa: F401
     import reconciler.plan.render  # noqa: F401
     import reconciler.sandbox.control  # noqa: F401
     import reconciler.sandbox.fixtures  # noqa: F401
     import reconciler.sandbox.seed  # noqa: F401
-    import reconciler.status  # noqa: F401
-    import reconciler.workflow  # noqa: F401
     from reconciler.sandbox.embedded import boto3_session
     from reconciler.sandbox.install import install
     from reconciler.sandbox.responses import service_model

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-EXAMPLES = Path(__file__).resolve().parent / "examples" / "manifests"  # a copy of the repository's manifests/
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "manifests"  # a copy of the repository's manifests/
 
 
 def _sandbox_env(manifests: Path) -> dict[str, str]:
@@ -33,9 +33,10 @@ def _sandbox_env(manifests: Path) -> dict[str, str]:
 
 
 class _Runner:
-    def __init__(self, workspace: Path, env: dict[str, str]) -> None:
+    def __init__(self, workspace: Path, env: dict[str, str], cli: click.Command) -> None:
         self.workspace = workspace
         self.env = env
+        self.cli = cli  # the reconciler group this demo runs in
 
     def __call__(self, *args: str, expect: tuple[int, ...] = (0,), note: str = "") -> int:
         shown = "reconciler " + " ".join(shlex.quote(a) for a in args)
@@ -52,8 +53,7 @@ class _Runner:
     def invoke(self, args: list[str]) -> int:
         """Run ``reconciler ARGS`` as its entry point would, in the workspace with the demo's
         environment (and none of the caller's AWS settings); return its exit code."""
-        from reconciler.cli import cli
-
+        cli = self.cli
         saved_env, saved_cwd = dict(os.environ), os.getcwd()
         os.environ.clear()
         os.environ.update(self.env)
@@ -105,7 +105,7 @@ def check_workspace(workspace: Path) -> None:
                                "directory (or leave out --workspace for a temporary one)")
 
 
-def run_demo(source: Path, workspace: Path | None, store_file: str) -> None:
+def run_demo(source: Path, workspace: Path | None, store_file: str, cli: click.Command) -> None:
     started = time.monotonic()
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # keep stdout and stderr in order when piped
@@ -119,7 +119,7 @@ def run_demo(source: Path, workspace: Path | None, store_file: str) -> None:
     env.update(variables)
     env.update({"RECONCILER_SANDBOX_DIR": str(scratch / ".reconciler" / "sandbox")})
     env.pop("GITHUB_STEP_SUMMARY", None)
-    run = _Runner(scratch, env)
+    run = _Runner(scratch, env, cli)
 
     click.secho("reconciler demo: KMS custom key stores, declared in YAML, reconciled on the embedded sandbox",
                 bold=True)
@@ -168,4 +168,4 @@ def demo(source: Path, workspace: Path | None, store_file: str) -> None:
     if not (source / store_file).is_file():
         raise click.ClickException(f"{source / store_file} not found; pass --decommission with a manifest of "
                                    f"{source}")
-    run_demo(source, workspace, store_file)
+    run_demo(source, workspace, store_file, click.get_current_context().find_root().command)

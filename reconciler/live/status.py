@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from reconciler.connection_errors import fix_for
+from reconciler.aws.connection_errors import fix_for
 from reconciler.display import printable
 from reconciler.live.model import LiveState
-from reconciler.plan.model import ceil_seconds
+from reconciler.display import ceil_seconds
 
 KEY_STATE_ORDER = ("Enabled", "Disabled", "Unavailable", "PendingDeletion")
 TYPE_LABEL = {"EXTERNAL_KEY_STORE": "XKS", "AWS_CLOUDHSM": "CLOUDHSM"}

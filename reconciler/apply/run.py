@@ -1,0 +1,230 @@
+"""The run of an apply: plan (or load a saved plan), check it, take the lock, execute, report.
+
+``reconciler apply`` parses flags into an :class:`ApplyRequest` and calls :func:`run_apply`, which
+returns the exit code: 0 converged, 2 deferred steps remain, 1 a step failed. Every refusal raises
+before the first step (see :mod:`.guards`), so "nothing was changed" is true when it says so.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from reconciler.apply.guards import (
+    check_account,
+    check_destroy,
+    check_live_unchanged,
+    check_manifests_unchanged,
+    check_plan_invariants,
+    check_saved_steps,
+    check_target,
+    preflight_secrets,
+)
+from reconciler.apply.signals import Stop, signals_stop
+from reconciler.aws.connection import Connection, Target, connect, env_region
+from reconciler.display import printable
+from reconciler.errors import RefusedError, UserError
+from reconciler.plan.files import is_plan_file, load_plan_file
+from reconciler.plan.make import build_plan, desired_for, read_live_state
+from reconciler.plan.model import Plan, iso
+
+
+@dataclass
+class ApplyRequest:
+    args: list[str]
+    target: Target
+    auto_approve: bool = False
+    allow_destroy: bool = False
+    timeout_seconds: float = 1200.0
+    fmt: str = "text"
+    journal_path: str | None = "plans/journal.jsonl"
+    allow_outside_root: bool = False
+    stdin_isatty: Callable[[], bool] = field(default=lambda: sys.stdin.isatty())
+    # DynamoDB lock table (Terraform S3 backend convention); None: no table (--sandbox always
+    # locks with its local lock file)
+    lock_table: str | None = None
+    lock_timeout_seconds: float = 0.0
+    # SIGINT/SIGTERM: finish the steps in flight, start no other, release the lock (main thread only)
+    handle_signals: bool = False
+
+
+def limiter_for(conn: Connection):
+    """The executor's rate limiter, paced on the connection's clock: wall time against AWS; in the
+    embedded sandbox the emulator's clock, where waiting advances virtual time (a connection
+    that takes minutes polls in milliseconds there, and must not be paced in real seconds)."""
+    from reconciler.aws.ratelimit import RateLimiter
+
+    if conn.sandbox is None:
+        return RateLimiter()
+    return RateLimiter(clock=lambda: conn.now().timestamp(), sleep=conn.sleep)
+
+
+@contextmanager
+def apply_lock(request: ApplyRequest, conn: Connection, run_id: str) -> Iterator[Any]:
+    """Hold the apply lock for the account and region (see :mod:`reconciler.apply.lock`)."""
+    from reconciler.apply.lock import DynamoDBLock, FileLock, LockInfo, held, lock_id, sandbox_lock_path
+    from reconciler.aws.connection import client_config
+
+    if conn.sandbox is not None:
+        backend: Any = FileLock(sandbox_lock_path(conn.sandbox.directory, conn.region))
+        path = backend.name
+    elif request.lock_table:
+        client = conn.session.client("dynamodb", region_name=conn.region, config=client_config())
+        path = lock_id(conn.account_id(), conn.region)
+        backend = DynamoDBLock(client, request.lock_table, path, profile=request.target.profile)
+    else:
+        yield None
+        return
+
+    def waiting(holder: LockInfo) -> None:
+        print(f"Waiting up to {request.lock_timeout_seconds:g}s for the lock on {backend.name}, held by "
+              f"{holder.describe()}...", file=sys.stderr, flush=True)
+
+    with held(backend, LockInfo.for_this_process(run_id, path), timeout_seconds=request.lock_timeout_seconds,
+              on_wait=waiting) as info:
+        yield info
+
+
+def force_unlock(table: str, run_id: str, *, region: str | None, profile: str | None):
+    """``reconciler force-unlock``: delete the lock item of ``run_id`` (only that run's)."""
+    import boto3
+
+    from reconciler.apply.lock import DynamoDBLock, lock_id
+    from reconciler.aws.connection import client_config
+    from reconciler.aws.regions import check_region
+
+    region = region or env_region()
+    if not region:
+        raise UserError("no AWS region: pass --region (the region of the apply whose lock this is) or set AWS_REGION")
+    check_region(region, "--region")
+    session = boto3.Session(profile_name=profile, region_name=region)
+    account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+    client = session.client("dynamodb", region_name=region, config=client_config())
+    return DynamoDBLock(client, table, lock_id(account, region)).force_unlock(run_id)
+
+
+def _note_interrupted_run(journal_path: str | None, *, locked: bool) -> None:
+    from reconciler.apply.journal import interrupted_run
+
+    if not journal_path:
+        return
+    last = interrupted_run(journal_path)
+    if last is None:
+        return
+    what = f"'{last['lastStep']}'" if last.get("lastStep") else "its run-start, before any step"
+    # under the apply lock the previous run cannot still be running; without one it might be
+    status = "did not finish" if locked else "has not recorded its end (it was interrupted, or is still running)"
+    print(f"Note: the previous apply (run {last.get('run')}, started {last.get('time')}) {status}; its last "
+          f"entry in {journal_path} is {what}. This run reads the live state afresh and carries on from there.",
+          file=sys.stderr)
+
+
+def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
+              confirm: Callable[[str], bool]) -> int:
+    from reconciler.apply.executor import Executor, ExecutorOptions, Redactor
+    from reconciler.apply.journal import Journal, check_journal_path
+    from reconciler.apply.progress import Progress
+
+    check_journal_path(request.journal_path)
+
+    if request.lock_table and request.target.sandbox:
+        raise UserError("--lock-table is for AWS (or a served sandbox, with AWS_ENDPOINT_URL_DYNAMODB): the "
+                        "embedded sandbox keeps no DynamoDB table between processes, and --sandbox applies "
+                        "already lock each other out with the sandbox's lock file; leave out --lock-table")
+    saved = is_plan_file(request.args)
+    if saved:
+        plan_path = request.args[0]
+        saved_plan = load_plan_file(plan_path)
+        if request.target.region and request.target.region != saved_plan.region:
+            raise RefusedError(f"{plan_path} is a plan for region {saved_plan.region}, not {request.target.region}")
+        paths = list(saved_plan.manifest_paths)
+        target = Target(**{**request.target.__dict__, "region": saved_plan.region})
+        desired = desired_for(paths, target, request.allow_outside_root)
+        check_manifests_unchanged(saved_plan, plan_path, desired)
+    else:
+        desired = desired_for(request.args, request.target, request.allow_outside_root)
+        paths = request.args
+        target = request.target
+
+    out = sys.stdout
+    run_id = uuid.uuid4().hex[:12]
+    stop = Stop()
+    with connect(target, desired.state.region) as conn, apply_lock(request, conn, run_id) as lock, \
+            signals_stop(stop, request.handle_signals):
+        _note_interrupted_run(request.journal_path, locked=lock is not None)
+        if saved:
+            check_target(saved_plan, plan_path, conn.identity())
+        live = read_live_state(conn, desired)
+        if saved:
+            check_live_unchanged(saved_plan, live, f"since {plan_path} was made")
+            check_saved_steps(saved_plan, plan_path, desired, live)
+            plan = saved_plan
+        else:
+            plan = build_plan(desired, live, conn.now(), paths, conn.identity())
+            if request.fmt == "text":
+                print_plan(plan, "text")
+        if plan.refusals:
+            raise RefusedError("the plan refuses some changes (listed above); fix the manifests, then apply")
+        if not plan.steps:
+            if request.fmt == "text" and saved:
+                print("No changes. The live state matches the manifests.", file=out)
+            return 0
+        check_plan_invariants(plan, desired)
+        check_destroy(plan, request.allow_destroy)
+        if not saved and not request.auto_approve:
+            if not request.stdin_isatty():
+                raise RefusedError("apply needs a confirmation, and there is no terminal to ask on: review the "
+                                   "plan, then re-run with --auto-approve (or apply a saved plan file)")
+            if not confirm("Apply these changes?"):
+                print("Apply cancelled; nothing was changed.", file=out)
+                return 1
+            # a confirmation can take minutes: refuse if the live state moved meanwhile
+            check_live_unchanged(plan, read_live_state(conn, desired), "while the plan waited for confirmation",
+                                 "Run apply again")
+        check_account(conn, desired, plan)
+        preflight_secrets(plan, desired)
+        stop.check()
+
+        redactor = Redactor()
+        journal = Journal(request.journal_path)
+        progress = Progress(fmt=request.fmt, stream=out, journal=journal, run_id=run_id, redact=redactor,
+                            now=conn.now)
+        executor = Executor(conn, plan, desired.inputs, emit=progress, redactor=redactor,
+                            options=ExecutorOptions(timeout_seconds=request.timeout_seconds,
+                                                    limiter=limiter_for(conn)))
+        stop.attach(executor)  # from here on, SIGINT/SIGTERM stop it gracefully
+        progress({"event": "run-start", "plan": plan.to_dict()["planDigest"], "region": plan.region,
+                  "steps": len(plan.steps), "manifests": list(paths)})
+        try:
+            result = executor.run()
+            counts = {o: len(result.by_outcome(o)) for o in ("ok", "failed", "skipped", "deferred")}
+            rerun = result.rerun_after()
+            progress({"event": "run-end", **counts, "rerunAfter": iso(rerun),
+                      **({"interrupted": True} if executor.stopped else {})})
+        finally:
+            progress.close()
+            journal.close()
+
+    if request.fmt == "text":
+        print(f"\nApply: {counts['ok']} done, {counts['failed']} failed, {counts['skipped']} skipped, "
+              f"{counts['deferred']} deferred.", file=out)
+        for failed in result.by_outcome("failed"):
+            print(printable(f"  ✗ {failed.step.id}: {redactor(failed.message)}"), file=out)
+        if counts["skipped"]:
+            reason = "apply was interrupted" if executor.stopped else "a step they depend on failed"
+            print(printable(f"  skipped because {reason}: "
+                            + ", ".join(r.step.id for r in result.by_outcome("skipped"))), file=out)
+    if result.failed:
+        return 1
+    if result.deferred:
+        if request.fmt == "text":
+            when = iso(rerun) if rerun else "the deferred date"
+            print(printable(f"Deferred steps remain: re-run after {when} to finish "
+                            f"({', '.join(r.step.id for r in result.deferred)})."), file=out)
+        return 2
+    if request.fmt == "text":
+        print("Converged: the live state matches the manifests.", file=out)
+    return 0

@@ -1,0 +1,47 @@
+"""``reconciler apply``: execute a saved plan exactly, or plan and apply after confirmation."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from reconciler.commands.support.exits import user_errors
+from reconciler.commands.support.options import DURATION, confirm, connection_options, print_plan
+
+
+@click.command(short_help="Execute a saved plan, or plan and apply.")
+@click.argument("args", nargs=-1, required=True, metavar="[PLANFILE | PATH...]")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a TTY).")
+@click.option("--allow-destroy", is_flag=True, help="Allow destructive steps: schedule_key_deletion, delete_store.")
+@click.option("--timeout", type=DURATION, default="20m", show_default=True,
+              help="Per-step timeout for waits (e.g. 90s, 20m).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--journal", "journal_path", default="plans/journal.jsonl", show_default=True, metavar="FILE",
+              help="Append step events here.")
+@click.option("--no-journal", is_flag=True, help="Keep no journal (the progress is still printed).")
+@click.option("--allow-outside-root", is_flag=True, help="Allow {fromFile} references outside the manifests' directory.")
+@click.option("--lock-table", envvar="RECONCILER_LOCK_TABLE", show_envvar=True, metavar="NAME",
+              help="DynamoDB table (string partition key LockID) that locks out concurrent applies to the same "
+                   "account and region, as Terraform's S3 backend does. --sandbox always locks with a local file.")
+@click.option("--lock-timeout", type=DURATION, default="0s", show_default=True,
+              help="How long to wait for a lock another apply holds (e.g. 30s, 5m) before giving up.")
+@connection_options
+@user_errors
+def apply(args, auto_approve, allow_destroy, timeout, fmt, journal_path, no_journal, allow_outside_root, lock_table,
+          lock_timeout, profile, region, endpoint_url, sandbox, sandbox_dir):
+    """Execute a plan: a saved PLANFILE exactly, or plan PATH... and apply after confirmation.
+
+    Exit 0 converged, 2 applied but deferred steps remain (re-run after the date shown),
+    1 a step failed, apply refused, or another apply holds the lock.
+    """
+    from reconciler.apply.run import ApplyRequest, run_apply
+    from reconciler.aws.targets import make_target
+
+    request = ApplyRequest(
+        args=list(args), target=make_target(profile, region, endpoint_url, sandbox, sandbox_dir),
+        auto_approve=auto_approve, allow_destroy=allow_destroy, timeout_seconds=timeout,
+        fmt=fmt, journal_path=None if no_journal else journal_path, allow_outside_root=allow_outside_root,
+        lock_table=lock_table or None, lock_timeout_seconds=lock_timeout, handle_signals=True,
+    )
+    sys.exit(run_apply(request, print_plan=print_plan, confirm=confirm))

@@ -1,0 +1,66 @@
+"""``reconciler export``: manifests describing the live stores, to adopt stores made by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.commands.support.exits import user_errors
+from reconciler.commands.support.options import CONNECTION_PARAMS, connection_options, given_flags, next_step
+
+
+@click.command(short_help="Write manifests of the live stores (adopt).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write one manifest per store into this directory (CloudHSM trust anchors in certs/), e.g. "
+                   "adopted/: outside the directory of the manifests you plan, whose stores it would declare "
+                   "twice. Default: print every manifest to stdout.")
+@click.option("--store", "stores", multiple=True, metavar="NAME", help="Export only this store (repeatable).")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist in --out.")
+@connection_options
+@user_errors
+def export(out_dir, stores, force, profile, region, endpoint_url, sandbox, sandbox_dir) -> None:
+    """Write manifests describing the live stores and their keys, to adopt existing stores.
+
+    Planning the exported manifests against the same account gives no changes (except the repair
+    of a store whose connection FAILED). Secrets, which KMS never returns, become {fromEnv: NAME}
+    references; each file's header says what to set. Keys pending deletion are listed in comments,
+    not declared (declaring one would make the plan rescue it).
+    """
+    from reconciler.adopt.export import build_export, check_export, render_stdout, write_export
+    from reconciler.aws.targets import make_target
+    from reconciler.plan.make import read_declared_and_live
+
+    target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
+    _, live = read_declared_and_live(target, [])
+    result = build_export(live, stores=list(stores) or None, with_files=bool(out_dir))
+    check_export(result)
+    if not result.manifests:
+        click.echo(f"No custom key stores in {live.region}: nothing to export.", err=True)
+        return
+    if out_dir:
+        _warn_if_inside_manifests(Path(out_dir))
+        written = write_export(result, out_dir, force=force)
+        for path in written:
+            click.echo(str(path))
+        click.echo(f"Exported {len(result.manifests)} store(s) from {live.region} into {out_dir}. "
+                   f"Check it with: {next_step('plan', *given_flags(*CONNECTION_PARAMS), out_dir)}", err=True)
+    else:
+        click.echo(render_stdout(result), nl=False)
+    for note in result.notes:
+        click.echo(f"Note: {note}", err=True)
+    if result.env:
+        click.echo("Before an apply that sends secrets, set: " + ", ".join(sorted(result.env)), err=True)
+
+
+def _warn_if_inside_manifests(out_dir: Path) -> None:
+    """Exporting into a directory of manifests makes planning that directory declare each
+    exported store twice (once as written by hand, once as exported)."""
+    here = Path.cwd().resolve()
+    for parent in out_dir.resolve().parents:
+        if parent == here or here not in parent.parents:
+            break
+        if any(parent.glob("*.yaml")) or any(parent.glob("*.yml")):
+            click.echo(f"Note: {parent} holds manifests already: planning it would declare the exported stores "
+                       "twice; export outside it (e.g. --out adopted/) if these stores are declared there", err=True)
+            return

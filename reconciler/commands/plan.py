@@ -1,0 +1,75 @@
+"""``reconciler plan``: read the live state, print the ordered plan, optionally save it."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from reconciler.commands.support.exits import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, user_errors
+from reconciler.commands.support.options import (
+    CONNECTION_PARAMS,
+    FORMATS,
+    connection_options,
+    given_flags,
+    next_step,
+    print_plan,
+)
+
+
+@click.command(short_help="Show what apply would change.")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan (JSON) for 'apply PLANFILE'.")
+@click.option("--no-step-summary", is_flag=True, help="Do not append to $GITHUB_STEP_SUMMARY.")
+@click.option("--allow-outside-root", is_flag=True, help="Allow {fromFile} references outside the manifests' directory.")
+@connection_options
+@user_errors
+def plan(paths, fmt, out, no_step_summary, allow_outside_root, profile, region, endpoint_url, sandbox, sandbox_dir):
+    """Show what apply would change. Exit 0 no changes, 2 changes, 1 error."""
+    from reconciler.aws.targets import make_target
+    from reconciler.plan.files import save_plan
+    from reconciler.plan.make import make_plan
+    from reconciler.plan.render import render_markdown
+
+    target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
+    result = make_plan(list(paths), target, allow_outside_root=allow_outside_root)
+    print_plan(result.plan, fmt)
+    if out:
+        save_plan(result.plan, out)
+        click.echo(f"Saved the plan to {out}" + _apply_hint(result.plan, out), err=True)
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file and not no_step_summary:
+        append_step_summary(summary_file, render_markdown(result.plan))
+    if result.plan.refusals:
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_CHANGES if result.plan.has_changes else EXIT_OK)
+
+
+def append_step_summary(path: str, text: str) -> None:
+    """Append to $GITHUB_STEP_SUMMARY; a summary that cannot be written is a warning (the plan
+    itself was printed, and its exit code stands)."""
+    import stat
+
+    try:
+        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+            raise OSError(0, "not a regular file")
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        click.echo(f"Warning: cannot append the plan to $GITHUB_STEP_SUMMARY ({path}: {exc.strerror or exc}); "
+                   "the plan above is complete", err=True)
+
+
+def _apply_hint(plan, out: str) -> str:
+    """How to apply a saved plan, with the flags this plan was made with."""
+    if plan.refusals:
+        return "; the plan refuses some changes: fix the manifests and plan again"
+    if not plan.has_changes:
+        return " (no changes to apply)"
+    flags = given_flags(*CONNECTION_PARAMS, "allow_outside_root")
+    if any(step.destructive for step in plan.steps):
+        return ("; it deletes keys or stores: review it, then apply it with: "
+                + next_step("apply", *flags, "--allow-destroy", out))
+    return "; apply it with: " + next_step("apply", *flags, out)

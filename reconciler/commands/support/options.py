@@ -1,0 +1,105 @@
+"""Options and output that several commands share: the connection flags, durations, the next
+step a command prints (with the flags it was given), and how a plan is printed."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from typing import Any, Callable
+
+import click
+from click.core import ParameterSource
+
+
+class Duration(click.ParamType):
+    """90s, 15m, 2h, 8d, 1w or sums such as 1d12h, as seconds; 0 is allowed."""
+
+    name = "duration"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        from reconciler.sandbox.clock import parse_duration
+
+        if str(value).strip() == "0":
+            return 0.0
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = Duration()
+
+
+def given_flags(*names: str) -> list[str]:
+    """The options among ``names`` that were typed on this command line (not defaults, not the
+    environment, which the shell still has), as words to repeat in a printed next step."""
+    ctx = click.get_current_context()
+    words: list[str] = []
+    for param in ctx.command.params:
+        if param.name not in names or ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params.get(param.name)
+        option = max(param.opts, key=len)
+        if getattr(param, "is_flag", False):
+            words += [option] if value else []
+        elif value is not None:
+            words += [option, str(value)]
+    return words
+
+
+CONNECTION_PARAMS = ("profile", "region", "endpoint_url", "sandbox", "sandbox_dir")
+
+
+def next_step(*words: str) -> str:
+    """A command to print as the next step, quoted to work when pasted."""
+    return shlex.join(["reconciler", *words])
+
+
+def connection_options(func: Callable) -> Callable:
+    options = [
+        click.option("--profile", envvar="AWS_PROFILE", show_envvar=True,
+                     help="AWS profile (default: the standard boto3 chain)."),
+        click.option("--region", help="AWS region (else AWS_REGION, AWS_DEFAULT_REGION, or the manifests' spec.region)."),
+        click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL_KMS", show_envvar=True,
+                     help="KMS endpoint, e.g. a running 'reconciler sandbox serve'."),
+        click.option("--sandbox", is_flag=True, help="Use the embedded KMS emulator instead of AWS (no credentials needed)."),
+        sandbox_dir_option("State directory of the embedded sandbox."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def sandbox_dir_option(help_text: str) -> Callable:
+    return click.option("--sandbox-dir", envvar="RECONCILER_SANDBOX_DIR", show_envvar=True,
+                        type=click.Path(file_okay=False), metavar="DIR",
+                        help=f"{help_text} [default: .reconciler/sandbox]")
+
+
+FORMATS = click.Choice(["text", "json", "markdown"])
+
+
+def _color(stream) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def print_plan(plan, fmt: str) -> None:
+    from reconciler.plan.render import RENDERERS
+
+    if fmt == "text" and _color(sys.stdout):
+        from rich.console import Console
+
+        Console(highlight=False, soft_wrap=True).print(RENDERERS["text"](plan, color=True), end="")
+    else:
+        click.echo(RENDERERS[fmt](plan), nl=False)
+
+
+
+def confirm(question: str) -> bool:
+    return click.confirm(question, default=False)
