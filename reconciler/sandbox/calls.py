@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from moto.core.exceptions import JsonRESTError
 from moto.kms.models import Key, KmsBackend, kms_backends
 
 from reconciler.sandbox import exceptions as exc
@@ -45,11 +46,11 @@ def find_key(response: Any, key_id: str, *, aliases: bool = True) -> Key:
     return key
 
 
-def find_key_quietly(response: Any, key_id: Any) -> Key | None:
+def find_key_quietly(response: Any, key_id: Any, *, aliases: bool = True) -> Key | None:
     """The key, or None when there is none (the caller lets another check report it)."""
     if not isinstance(key_id, str) or not key_id:
         return None
     try:
-        return find_key(response, key_id)
-    except Exception:
+        return find_key(response, key_id, aliases=aliases)
+    except JsonRESTError:
         return None

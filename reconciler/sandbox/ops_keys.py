@@ -12,15 +12,19 @@ from typing import Any
 
 from reconciler.sandbox import exceptions as exc
 from reconciler.sandbox import keys, keyspecs, paging
-from reconciler.sandbox.calls import backend_of, find_key, moto
+from reconciler.sandbox.calls import backend_of, find_key, find_key_quietly, moto
 from reconciler.sandbox.keys import PENDING_IMPORT, key_metadata
 from reconciler.sandbox.state import CUSTOM_KEY_STORE_ORIGINS, PENDING_DELETION, epoch_seconds
 
 
 def check_policy(policy: str | None) -> None:
-    """A key policy must be a JSON policy document: an object whose Statement is a list of
-    statements (MalformedPolicyDocumentException: "the specified policy is not syntactically or
-    semantically correct")."""
+    """A key policy is a JSON policy document (MalformedPolicyDocumentException: "the specified
+    policy is not syntactically or semantically correct"): an object whose Statement is a list of
+    statements, each with an Effect and, as CreateKey's Policy says, "Each statement in the key
+    policy must contain one or more principals". A statement without Action or Resource is
+    accepted ("the CreateKey and PutKeyPolicy API requests succeed, even though the policy
+    statement is ineffective"). The lockout safety check and the principals' existence are not
+    checked (docs/emulator.md)."""
     if policy is None:
         return
     try:
@@ -35,6 +39,8 @@ def check_policy(policy: str | None) -> None:
     for statement in statements:
         if not isinstance(statement, dict) or statement.get("Effect") not in ("Allow", "Deny"):
             raise exc.MalformedPolicyDocumentException("Each policy statement must be an object with an Effect of Allow or Deny.")
+        if not (statement.get("Principal") or statement.get("NotPrincipal")):
+            raise exc.MalformedPolicyDocumentException("Each statement in the key policy must contain one or more principals.")
         for member in ("Action", "NotAction", "Resource", "NotResource"):
             value = statement.get(member)
             if value is not None and not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
@@ -194,8 +200,12 @@ def cancel_key_deletion(response: Any, params: dict[str, Any]) -> dict[str, Any]
     return {"KeyId": key.arn}
 
 
-def _refuse_pending_deletion(response: Any, key_id: str) -> None:
-    key = find_key(response, key_id, aliases=False)
+def _refuse_pending_deletion(response: Any, key_id: str, *, quietly: bool = False) -> None:
+    """Key states table: the operation fails for a PendingDeletion (or PendingImport) key
+    (KMSInvalidStateException). ``quietly``: a key that cannot be found is left to moto's checks."""
+    key = find_key_quietly(response, key_id, aliases=False) if quietly else find_key(response, key_id, aliases=False)
+    if key is None:
+        return
     if key.key_state == PENDING_DELETION:
         raise exc.KMSInvalidStateException(f"{key.arn} is pending deletion.")
     if key.key_state == PENDING_IMPORT:
@@ -205,8 +215,9 @@ def _refuse_pending_deletion(response: Any, key_id: str) -> None:
 def _check_alias_name(name: str) -> None:
     """AliasName: "This value must begin with alias/ followed by a name [...] The alias name cannot
     begin with alias/aws/" (moto accepts a bare "alias/", and refuses only the alias/aws/ names
-    AWS uses today, with an error CreateAlias does not list); moto checks the characters."""
-    if not name.startswith("alias/") or name == "alias/":
+    AWS uses today, with an error CreateAlias does not list); moto checks the rest: the prefix and
+    the characters (ValidationException)."""
+    if name == "alias/":
         raise exc.InvalidAliasNameException("AliasName must be alias/ followed by a name, such as alias/ExampleAlias")
     if name.startswith("alias/aws/"):
         raise exc.InvalidAliasNameException("The alias/aws/ prefix is reserved for AWS managed keys.")
@@ -214,9 +225,9 @@ def _check_alias_name(name: str) -> None:
 
 def create_alias(response: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Key states table: CreateAlias fails for a PendingDeletion key (KMSInvalidStateException).
-    TargetKeyId: "Specify the key ID or key ARN of the KMS key" (an alias there: NotFoundException)."""
+    moto checks the rest (an alias as the target, an unknown key, an alias that exists)."""
     _check_alias_name(params["AliasName"])
-    _refuse_pending_deletion(response, params["TargetKeyId"])
+    _refuse_pending_deletion(response, params["TargetKeyId"], quietly=True)
     moto(response, "create_alias")
     return {}
 
@@ -230,7 +241,7 @@ def update_alias(response: Any, params: dict[str, Any]) -> dict[str, Any]:
     backend = backend_of(response)
     if name.startswith("alias/aws/") or not backend.alias_exists(name):
         raise exc.NotFoundException(f"Alias {name} is not found.")
-    _refuse_pending_deletion(response, params["TargetKeyId"])
+    _refuse_pending_deletion(response, params["TargetKeyId"], quietly=True)
     moto(response, "update_alias")
     return {}
 

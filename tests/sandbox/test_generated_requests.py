@@ -84,7 +84,8 @@ def build_world(client: RawKms, settings: Any, *, import_token: bool) -> dict[st
         "grant_id": [grant["GrantId"]],
         "alias": ["alias/world", "alias/new", "alias/aws/x"],
         "principal": ["arn:aws:iam::123456789012:role/r"],
-        "policy": [json.dumps({"Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}), "not json", "[1]"],
+        "policy": [json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}]}),
+                   json.dumps({"Statement": "x"}), "not json", "[1]"],
         "import_token": [],
     }
     if import_token:
