@@ -200,15 +200,16 @@ def cancel_key_deletion(response: Any, params: dict[str, Any]) -> dict[str, Any]
     return {"KeyId": key.arn}
 
 
-def _refuse_pending_deletion(response: Any, key_id: str, *, quietly: bool = False) -> None:
-    """Key states table: the operation fails for a PendingDeletion (or PendingImport) key
-    (KMSInvalidStateException). ``quietly``: a key that cannot be found is left to moto's checks."""
+def _refuse_pending_deletion(response: Any, key_id: str, *, quietly: bool = False, pending_import: bool = False) -> None:
+    """Key states table: the operation fails for a PendingDeletion key (and, with
+    ``pending_import``, a PendingImport key): KMSInvalidStateException. ``quietly``: a key that
+    cannot be found is left to moto's checks."""
     key = find_key_quietly(response, key_id, aliases=False) if quietly else find_key(response, key_id, aliases=False)
     if key is None:
         return
     if key.key_state == PENDING_DELETION:
         raise exc.KMSInvalidStateException(f"{key.arn} is pending deletion.")
-    if key.key_state == PENDING_IMPORT:
+    if pending_import and key.key_state == PENDING_IMPORT:
         raise exc.KMSInvalidStateException(f"{key.arn} is pending import.")
 
 
@@ -249,13 +250,13 @@ def update_alias(response: Any, params: dict[str, Any]) -> dict[str, Any]:
 def enable_key(response: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Key states table: EnableKey and DisableKey fail for a PendingDeletion (or PendingImport)
     key (KMSInvalidStateException)."""
-    _refuse_pending_deletion(response, params["KeyId"])
+    _refuse_pending_deletion(response, params["KeyId"], pending_import=True)
     moto(response, "enable_key")
     return {}
 
 
 def disable_key(response: Any, params: dict[str, Any]) -> dict[str, Any]:
-    _refuse_pending_deletion(response, params["KeyId"])
+    _refuse_pending_deletion(response, params["KeyId"], pending_import=True)
     moto(response, "disable_key")
     return {}
 
