@@ -7,13 +7,14 @@ requires around them (which keys can rotate, PolicyName's default, the multi-Reg
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from moto.kms.models import Key
 
 from reconciler.sandbox import exceptions as exc
 from reconciler.sandbox import keyspecs, paging
-from reconciler.sandbox.calls import backend_of, find_key, moto
+from reconciler.sandbox.calls import backend_of, find_key
 from reconciler.sandbox.keys import PENDING_IMPORT, key_metadata
 from reconciler.sandbox.ops_keys import check_policy, check_tags
 from reconciler.sandbox.state import PENDING_DELETION
@@ -128,16 +129,19 @@ def list_key_rotations(response: Any, params: dict[str, Any]) -> dict[str, Any]:
 # --- multi-Region keys -------------------------------------------------------------------------
 
 
-def _known_region(region: str) -> bool:
+@functools.lru_cache(maxsize=1)
+def _kms_regions() -> frozenset[str]:
     import boto3
 
-    return region in boto3.session.Session().get_available_regions("kms", partition_name="aws")
+    return frozenset(boto3.session.Session().get_available_regions("kms", partition_name="aws"))
 
 
 def replicate_key(response: Any, params: dict[str, Any]) -> dict[str, Any]:
     """ReplicateKey: only a multi-Region primary key can be replicated
     (UnsupportedOperationException), into another Region that has no replica yet
     (AlreadyExistsException)."""
+    from moto.kms.models import kms_backends
+
     key = find_key(response, params["KeyId"], aliases=False)
     region = params["ReplicaRegion"]
     if not key.multi_region:
@@ -147,15 +151,12 @@ def replicate_key(response: Any, params: dict[str, Any]) -> dict[str, Any]:
         raise exc.UnsupportedOperationException(f"{key.arn} is a replica key; replicate the primary key.")
     if region == response.region or any(r["Region"] == region for r in configuration["ReplicaKeys"]):
         raise exc.AlreadyExistsException(f"A replica of {key.id} already exists in {region}.")
-    if not _known_region(region):
+    if region not in _kms_regions():
         raise exc.ValidationException(f"{region} is not a Region where KMS is available.")
     check_policy(params.get("Policy"))
     check_tags(params.get("Tags"))
-    result = moto(response, "replicate_key")
-    from moto.kms.models import kms_backends
-
+    replica = backend_of(response).replicate_key(key.id, region)
     replica_backend = kms_backends[response.current_account][region]
-    replica = replica_backend.keys[key.id]
     if params.get("Policy"):
         replica.policy = params["Policy"]
     if params.get("Description") is not None:
@@ -164,7 +165,7 @@ def replicate_key(response: Any, params: dict[str, Any]) -> dict[str, Any]:
         replica_backend.tagger.tag_resource(replica.id, params["Tags"])
     return {
         "ReplicaKeyMetadata": key_metadata(replica_backend, replica),
-        "ReplicaPolicy": replica.policy or result.get("ReplicaPolicy"),
+        "ReplicaPolicy": replica.policy,
         "ReplicaTags": replica_backend.list_resource_tags(replica.id)["Tags"],
     }
 

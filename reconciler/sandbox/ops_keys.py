@@ -249,15 +249,16 @@ def update_alias(response: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 def enable_key(response: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Key states table: EnableKey and DisableKey fail for a PendingDeletion (or PendingImport)
-    key (KMSInvalidStateException)."""
+    key (KMSInvalidStateException). KeyId: "Specify the key ID or key ARN" (moto's own handler
+    fails on an ARN)."""
     _refuse_pending_deletion(response, params["KeyId"], pending_import=True)
-    moto(response, "enable_key")
+    backend_of(response).enable_key(find_key(response, params["KeyId"], aliases=False).id)
     return {}
 
 
 def disable_key(response: Any, params: dict[str, Any]) -> dict[str, Any]:
     _refuse_pending_deletion(response, params["KeyId"], pending_import=True)
-    moto(response, "disable_key")
+    backend_of(response).disable_key(find_key(response, params["KeyId"], aliases=False).id)
     return {}
 
 

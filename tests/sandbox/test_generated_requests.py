@@ -77,7 +77,7 @@ def build_world(client: RawKms, settings: Any, *, import_token: bool) -> dict[st
     grant = client.ok("CreateGrant", {"KeyId": symmetric, "GranteePrincipal": "arn:aws:iam::123456789012:role/a",
                                       "RetiringPrincipal": "arn:aws:iam::123456789012:role/r", "Operations": ["Decrypt"]})
     world: dict[str, list[Any]] = {
-        "key": [k["KeyId"] for k in keys] + [k["Arn"] for k in keys[:3]] + ["alias/world", "alias/aws/ebs"],
+        "key": [k["KeyId"] for k in keys] + [k["Arn"] for k in keys] + ["alias/world", "alias/aws/ebs"],
         "store": [xks, hsm, idle],
         "ciphertext": [ciphertext],
         "grant_token": [grant["GrantToken"]],
