@@ -2,7 +2,8 @@
 
 KMS's markers are opaque ("Do not attempt to construct this value. Use only the value of NextMarker
 from the truncated response you just received"); a marker the emulator did not issue, or issued
-for another list, is InvalidMarkerException.
+for another list, is InvalidMarkerException (ValidationException for ListKeyPolicies, whose error
+list does not have it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import binascii
 from typing import Any, Sequence, TypeVar
 
 from reconciler.sandbox import exceptions as exc
+from reconciler.sandbox.apimodel import error_allowed
 
 T = TypeVar("T")
 
@@ -29,10 +31,15 @@ def _decode_marker(kind: str, marker: str) -> tuple[int, str, str]:
             raise ValueError(kind)
         return int(index), next_id, last_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise exc.InvalidMarkerException(
+        message = (
             "The request was rejected because the marker that specifies where pagination "
             "should next begin is not valid."
-        ) from None
+        )
+        # ``kind`` is the operation; one whose error list lacks InvalidMarkerException
+        # (ListKeyPolicies) answers the protocol's ValidationException
+        if not error_allowed(kind, "InvalidMarkerException"):
+            raise exc.ValidationException(message) from None
+        raise exc.InvalidMarkerException(message) from None
 
 
 def paginate(
