@@ -21,6 +21,9 @@ process must call it too. Idempotent: a second call changes nothing.
 from __future__ import annotations
 
 import base64
+import importlib.abc
+import importlib.util
+import sys
 import threading
 from typing import Any
 
@@ -112,12 +115,49 @@ def _patch_wire(KmsResponse: Any) -> None:
     KmsResponse._get_param = get_param
 
 
-def _patch_server_routing() -> None:
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+_WERKZEUG_APP = "moto.moto_server.werkzeug_app"
 
+
+def _patch_server_routing() -> None:
+    """Patch moto's server routing now if moto's server is loaded, else when it is imported (the
+    embedded sandbox never loads it: importing flask for nothing would slow every command)."""
+    module = sys.modules.get(_WERKZEUG_APP)
+    if module is not None:
+        _route_trent_service_to_kms(module)
+    elif not any(isinstance(finder, _PatchOnImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _PatchOnImport(_WERKZEUG_APP, _route_trent_service_to_kms))
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Runs ``patch(module)`` right after ``name`` is imported, once."""
+
+    def __init__(self, name: str, patch: Any) -> None:
+        self.name, self.patch = name, patch
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module: Any) -> None:
+            exec_module(module)
+            self.patch(module)
+
+        spec.loader.exec_module = exec_and_patch  # type: ignore[method-assign]
+        return spec
+
+
+def _route_trent_service_to_kms(module: Any) -> None:
     from reconciler.sandbox.apimodel import TARGET_PREFIX
 
-    moto_infer = DomainDispatcherApplication.infer_service_region_host
+    dispatcher = module.DomainDispatcherApplication
+    if getattr(dispatcher, "_moto_infer_service_region_host", None) is not None:
+        return
+    moto_infer = dispatcher.infer_service_region_host
 
     def infer_service_region_host(self: Any, environ: dict[str, Any], path: str) -> str | None:
         target = environ.get("HTTP_X_AMZ_TARGET") or ""
@@ -125,8 +165,8 @@ def _patch_server_routing() -> None:
             return "kms.us-east-1.amazonaws.com"
         return moto_infer(self, environ, path)
 
-    DomainDispatcherApplication._moto_infer_service_region_host = moto_infer  # type: ignore[attr-defined]
-    DomainDispatcherApplication.infer_service_region_host = infer_service_region_host  # type: ignore[method-assign]
+    dispatcher._moto_infer_service_region_host = moto_infer
+    dispatcher.infer_service_region_host = infer_service_region_host
 
 
 def _signed_for_a_service(authorization: str | None) -> bool:
