@@ -221,7 +221,7 @@ def choose_scale(fleet: Fleet, cpu: dict[str, float], utilisation: float = 0.6) 
     interpreter: one core at most) when the reader runs its concurrent operations (DescribeKey and
     ListResourceTags) both at their quotas. 1.0 when the real quotas are within reach."""
     from reconciler.live.reader import POOLED_OPERATIONS
-    from reconciler.sandbox.settings import KMS_DEFAULT_QUOTAS
+    from reconciler.kms_quotas import KMS_DEFAULT_QUOTAS
 
     rate = sum(KMS_DEFAULT_QUOTAS[op] for op in POOLED_OPERATIONS)
     scale = min(1.0, utilisation / (rate * max(cpu["client"], cpu["server"])))
@@ -262,7 +262,7 @@ def measure(server: Server, spec: dict[str, Any], env: dict[str, str]) -> dict[s
 
 
 def run_fleet(fleet: Fleet, args: argparse.Namespace, log, *, only_cold: bool = False) -> dict[str, Any]:
-    from reconciler.sandbox.settings import KMS_DEFAULT_QUOTAS
+    from reconciler.kms_quotas import KMS_DEFAULT_QUOTAS
 
     log(f"fleet {fleet}: building it in the emulator...")
     server = Server(fleet)

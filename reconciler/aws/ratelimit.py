@@ -26,7 +26,7 @@ import time
 from typing import Callable, Iterable, Mapping
 
 from reconciler.errors import UserError
-from reconciler.sandbox.settings import KMS_DEFAULT_QUOTAS
+from reconciler.kms_quotas import KMS_DEFAULT_QUOTAS
 
 QUOTAS_ENV = "RECONCILER_KMS_QUOTAS"
 HEADROOM = 0.95  # fraction of the quota the client sends at

@@ -265,7 +265,7 @@ def _prewarm() -> None:
     import reconciler.sandbox.seed  # noqa: F401
     from reconciler.sandbox.embedded import boto3_session
     from reconciler.sandbox.install import install
-    from reconciler.sandbox.responses import service_model
+    from reconciler.sandbox.apimodel import service_model
 
     install()
     for name, value in (("AWS_ACCESS_KEY_ID", "sandbox"), ("AWS_SECRET_ACCESS_KEY", "sandbox")):

@@ -21,6 +21,26 @@ class KmsError(JsonRESTError):
         super().__init__(type(self).__name__, message or self.default_message)
 
 
+# --- the protocol (common errors of the AWS JSON protocol, not in KMS's error lists) -----------
+
+
+class SerializationException(KmsError):
+    default_message = "The request body could not be deserialized."
+
+
+class UnknownOperationException(KmsError):
+    default_message = "The requested operation is not recognized by the service."
+
+
+class MissingAuthenticationTokenException(KmsError):
+    code = 403
+    default_message = "Missing Authentication Token"
+
+
+class IncompleteSignatureException(KmsError):
+    default_message = "The request signature does not conform to AWS standards."
+
+
 # --- generic ---------------------------------------------------------------------------------
 
 
@@ -74,6 +94,102 @@ class KMSInvalidStateException(KmsError):
     default_message = (
         "The request was rejected because the state of the specified resource is not valid "
         "for this request."
+    )
+
+
+class InvalidKeyUsageException(KmsError):
+    default_message = (
+        "The request was rejected for one of the following reasons: the KeyUsage value of the "
+        "KMS key is incompatible with the API operation, or the encryption algorithm or signing "
+        "algorithm specified for the operation is incompatible with the type of key material in "
+        "the KMS key."
+    )
+
+
+class DisabledException(KmsError):
+    default_message = "The request was rejected because the specified KMS key is not enabled."
+
+
+class InvalidArnException(KmsError):
+    default_message = "The request was rejected because a specified ARN, or an ARN in a key policy, is not valid."
+
+
+class InvalidCiphertextException(KmsError):
+    default_message = (
+        "From the Decrypt or ReEncrypt operation, the request was rejected because the specified "
+        "ciphertext, or additional authenticated data incorporated into the ciphertext, such as "
+        "the encryption context, is corrupted, missing, or otherwise invalid."
+    )
+
+
+class InvalidGrantTokenException(KmsError):
+    default_message = "The request was rejected because the specified grant token is not valid."
+
+
+class InvalidGrantIdException(KmsError):
+    default_message = "The request was rejected because the specified GrantId is not valid."
+
+
+class InvalidImportTokenException(KmsError):
+    default_message = (
+        "The request was rejected because the provided import token is invalid or is associated "
+        "with a different KMS key."
+    )
+
+
+class ExpiredImportTokenException(KmsError):
+    default_message = (
+        "The request was rejected because the specified import token is expired. Use "
+        "GetParametersForImport to get a new import token and public key, use the new public key "
+        "to encrypt the key material, and then try the request again."
+    )
+
+
+class IncorrectKeyMaterialException(KmsError):
+    default_message = (
+        "The request was rejected because the key material in the request is, expired, invalid, "
+        "or is not the same key material that was previously imported into this KMS key."
+    )
+
+
+class AlreadyExistsException(KmsError):
+    default_message = "The request was rejected because it attempted to create a resource that already exists."
+
+
+class DryRunOperationException(KmsError):
+    code = 412
+    default_message = "The request was rejected because the DryRun parameter was specified."
+
+
+class KMSInvalidSignatureException(KmsError):
+    default_message = (
+        "The request was rejected because the signature verification failed. Signature "
+        "verification fails when it cannot confirm that signature was produced by signing the "
+        "specified message with the specified KMS key and signing algorithm."
+    )
+
+
+class KMSInvalidMacException(KmsError):
+    default_message = (
+        "The request was rejected because the HMAC verification failed. HMAC verification fails "
+        "when the HMAC computed by using the specified message, HMAC KMS key, and MAC algorithm "
+        "does not match the HMAC specified in the request."
+    )
+
+
+class TagException(KmsError):
+    default_message = "The request was rejected because one or more tags are not valid."
+
+
+class MalformedPolicyDocumentException(KmsError):
+    default_message = "The request was rejected because the specified policy is not syntactically or semantically correct."
+
+
+class IncorrectKeyException(KmsError):
+    default_message = (
+        "The request was rejected because the specified KMS key cannot decrypt the data. The "
+        "KeyId in a Decrypt request and the SourceKeyId in a ReEncrypt request must identify the "
+        "same KMS key that was used to encrypt the ciphertext."
     )
 
 

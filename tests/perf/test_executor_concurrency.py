@@ -17,7 +17,7 @@ from reconciler.plan.build import build_desired
 from reconciler.plan.planner import diff
 from reconciler.aws.ratelimit import RateLimiter
 from reconciler.sandbox import responses
-from reconciler.sandbox.settings import KMS_DEFAULT_QUOTAS
+from reconciler.kms_quotas import KMS_DEFAULT_QUOTAS
 from tests.conftest import XKS_ACCESS_KEY_ID, XKS_SECRET
 
 LATENCY_MS = 25

@@ -89,3 +89,22 @@ def test_custom_key_store_api_works_under_the_moto_server(moto_server):
         kms.create_custom_key_store(**xks_params("served", endpoint="https://other.example.com"))
     with pytest.raises(kms.exceptions.CustomKeyStoreNotFoundException):
         kms.connect_custom_key_store(CustomKeyStoreId="cks-0123456789abcdef0")
+
+
+def test_an_unsigned_kms_request_to_the_moto_server_is_answered_by_kms(moto_server):
+    """moto routes an unsigned request by its body and path, and sent KMS's to S3 (an XML
+    answer); a request whose X-Amz-Target names TrentService is KMS's: 403
+    MissingAuthenticationTokenException, in JSON."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        moto_server + "/", data=b"{}", method="POST",
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=30)
+    assert info.value.code == 403
+    assert info.value.headers["Content-Type"] == "application/x-amz-json-1.1"
+    assert json.loads(info.value.read())["__type"] == "MissingAuthenticationTokenException"

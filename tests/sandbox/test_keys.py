@@ -245,3 +245,13 @@ def test_encrypt_with_key_pending_deletion_is_an_invalid_state(kms):
     kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
     with kms_error("KMSInvalidStateException"):
         kms.encrypt(KeyId=key_id, Plaintext=b"x")
+
+
+def test_enable_and_disable_a_key_named_by_its_arn(kms):
+    """EnableKey / DisableKey KeyId: "Specify the key ID or key ARN of the KMS key" (moto's
+    handler failed on an ARN: a 500)."""
+    arn = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.disable_key(KeyId=arn)
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "Disabled"
+    kms.enable_key(KeyId=arn)
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "Enabled"

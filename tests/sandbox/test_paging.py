@@ -116,3 +116,53 @@ def test_list_aliases_for_one_key_pages_too(kms):
 def test_list_aliases_with_a_bad_marker_is_invalid_marker(kms):
     with kms_error("InvalidMarkerException"):
         kms.list_aliases(Marker="garbage")
+
+
+# --- ListResourceTags (it ignored Limit and Marker and always sent NextMarker: null) -------------
+
+
+def _tagged_key(kms, count):
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": f"k{i:02d}", "TagValue": str(i)} for i in range(count)])
+    return key_id
+
+
+def test_list_resource_tags_pages_with_limit_and_marker(kms):
+    """ListResourceTags Limit: "KMS does not return more than the specified number of items";
+    NextMarker: "When Truncated is true, this element is present"."""
+    key_id = _tagged_key(kms, 5)
+    pages = _all_pages(kms.list_resource_tags, "Tags", KeyId=key_id, Limit=2)
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [t["TagKey"] for p in pages for t in p] == [f"k{i:02d}" for i in range(5)]
+
+
+def test_list_resource_tags_defaults_to_50_per_page(kms):
+    """Limit: "If you do not include a value, it defaults to 50." """
+    key_id = _tagged_key(kms, 50)
+    response = kms.list_resource_tags(KeyId=key_id)
+    assert len(response["Tags"]) == 50 and response["Truncated"] is False and "NextMarker" not in response
+
+
+@pytest.mark.parametrize("limit", [0, 51])
+def test_list_resource_tags_limit_is_1_to_50(raw_kms, limit):
+    """Limit: "If you include a value, it must be between 1 and 50, inclusive." """
+    key_id = raw_kms.create_key()["KeyMetadata"]["KeyId"]
+    with kms_error("ValidationException"):
+        raw_kms.list_resource_tags(KeyId=key_id, Limit=limit)
+
+
+def test_list_resource_tags_with_a_garbage_marker_is_invalid_marker(kms):
+    """ListResourceTags errors include InvalidMarkerException; Marker: "Use only the value of
+    NextMarker from the truncated response you just received." """
+    key_id = _tagged_key(kms, 3)
+    with kms_error("InvalidMarkerException"):
+        kms.list_resource_tags(KeyId=key_id, Marker="garbage")
+
+
+def test_a_marker_of_another_list_is_invalid(kms):
+    key_id = _tagged_key(kms, 3)
+    for _ in range(3):
+        kms.create_key()
+    marker = kms.list_keys(Limit=1)["NextMarker"]
+    with kms_error("InvalidMarkerException"):
+        kms.list_resource_tags(KeyId=key_id, Marker=marker)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.sandbox import exceptions as exc
-from reconciler.sandbox.responses import validate_input
+from reconciler.sandbox.apimodel import validate_input
 from reconciler.sandbox.seed import create_cloudhsm_cluster, create_vpc_endpoint_service
 from tests.sandbox.helpers import ACCOUNT_ID, CREDENTIAL, REGION, XKS_SECRET, hsm_params, kms_error, xks_params
 
