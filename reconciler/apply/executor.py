@@ -266,7 +266,10 @@ class Executor:
 
     # -- steps ----------------------------------------------------------------------------
     def run_step(self, step: Step) -> str:
-        handler = getattr(self, f"_{step.action.value}")
+        handler = getattr(self, f"_{step.action.value}", None)
+        if handler is None:  # the quarantine's steps: apply/quarantine.py
+            from reconciler.apply.quarantine import run_quarantine_step
+            return run_quarantine_step(self, step) or "done"
         return handler(step) or "done"
 
     def _create_store(self, step: Step) -> str:

@@ -66,6 +66,9 @@ class LiveState:
     # alias name -> key id, for every alias in the region (to detect alias conflicts)
     aliases: dict[str, str] = field(default_factory=dict)
     read_at: datetime | None = None
+    # CloudTrail's evidence of use of the keys of decommissioned stores (reconciler.live.usage.
+    # Evidence), read separately; not part of the digest (it is re-read, and re-planned, by apply)
+    evidence: Any = None
 
     def to_dict(self, only: set[str] | None = None) -> dict[str, Any]:
         """Canonical JSON-able form; ``only`` restricts it to the named stores."""
