@@ -12,6 +12,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 
+# the tag a decommission's quarantine puts on each key of the store: when it began (ISO 8601, UTC)
+QUARANTINE_TAG = "reconciler:quarantine-started"
+
+
 @dataclass(frozen=True)
 class LiveXks:
     connectivity: str

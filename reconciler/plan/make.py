@@ -20,6 +20,7 @@ from reconciler.errors import UserError
 from reconciler.plan.build import Desired, build_desired
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import diff
+from reconciler.plan.rescue import schedules
 
 
 def load_manifests(paths: list[str], *, default_region: str | None = None):
@@ -84,7 +85,7 @@ def build_plan(desired: Desired, live, now: datetime, paths: list[str],
         tool_version=__version__, manifests_digest=desired.digest,
         live_digest=live.digest(only=set(managed)), manifest_paths=tuple(paths),
         managed_stores=tuple(managed), observed=live.to_dict(only=set(managed)), target=target or {},
-        allow_recent_use=allow_recent_use,
+        allow_recent_use=allow_recent_use, rescue_window=schedules(desired.state, live, steps, now),
     )
 
 

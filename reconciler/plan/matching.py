@@ -24,14 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reconciler.live.model import LiveKey, LiveStore
+from reconciler.live.model import LiveKey, LiveStore, QUARANTINE_TAG  # noqa: F401  (re-exported)
 from reconciler.plan.desired import DesiredKey, DesiredStore
 
 # Set on every key the tool creates (its XksKeyId or alias): lets the executor find a key it
 # created before a lost response, and lets an interrupted CloudHSM create be finished.
 MANAGED_TAG = "reconciler:managed-key"
-# on each key of a decommissioned store in quarantine: when the quarantine began (ISO 8601, UTC)
-QUARANTINE_TAG = "reconciler:quarantine-started"
 
 
 @dataclass

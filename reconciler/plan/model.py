@@ -130,6 +130,9 @@ class Plan:
     target: dict[str, Any] = field(default_factory=dict)
     # --allow-recent-use: keys CloudTrail shows in use may be scheduled for deletion
     allow_recent_use: bool = False
+    # per decommission or key pending deletion: deletion dates, how to rescue, the schedule
+    # (reconciler.plan.rescue.schedules)
+    rescue_window: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def refusals(self) -> tuple[Finding, ...]:
@@ -160,6 +163,7 @@ class Plan:
                           "observed": self.observed},
             **({"options": {"allowRecentUse": True}} if self.allow_recent_use else {}),
             "steps": [s.to_dict() for s in self.steps],
+            "rescueWindow": self.rescue_window,
             "findings": [f.to_dict() for f in self.findings],
             "summary": self.summary(),
         }
@@ -189,6 +193,7 @@ class Plan:
             observed=live.get("observed") or {},
             target=dict(data.get("target") or {}),
             allow_recent_use=bool((data.get("options") or {}).get("allowRecentUse")),
+            rescue_window=list(data.get("rescueWindow") or []),
         )
 
 

@@ -101,6 +101,16 @@ def test_quarantine_disconnects_first_schedules_after_it_and_deletes_the_store_a
     assert [s["deferredUntil"] for s in by_action(here, "delete_store")] == \
         [s["deferredUntil"] for s in by_action(plan_json(there), "delete_store")]
 
+    # the rescue window, visible: the markdown plan puts it first, with the schedule as a gantt chart
+    md = cli("plan", "--sandbox", "--format", "markdown", "m").out
+    assert md.index("**Rescue window**") < md.index("| | step |")
+    assert "```mermaid\ngantt" in md
+    assert f"quarantine :q0, {started.strftime('%Y-%m-%d %H:%M')}, {ends[:16].replace('T', ' ')}" in md
+    assert "store deletion :milestone" in md and "today :milestone" in md
+    assert "ext-key-0001: would be deleted on" in md and "declare the key under spec.keys" in md
+    status = cli("status", "--sandbox", "m")
+    assert f"payments-xks: in quarantine since {started.strftime('%Y-%m-%dT%H:%M:%SZ')}" in status.out
+
     # still quarantined after 13 days: nothing scheduled
     assert cli("sandbox", "advance", "13d").code == 0
     assert cli("apply", "--sandbox", "--auto-approve", "--allow-destroy", "m").code == 2
@@ -109,7 +119,16 @@ def test_quarantine_disconnects_first_schedules_after_it_and_deletes_the_store_a
     assert cli("sandbox", "advance", "2d").code == 0  # 15 days
     second = cli("apply", "--sandbox", "--auto-approve", "--allow-destroy", "m")
     assert second.code == 2, second.both
-    assert {k["KeyState"] for k in keys(cli).values()} == {"PendingDeletion"}
+    live = keys(cli)
+    assert {k["KeyState"] for k in live.values()} == {"PendingDeletion"}
+    status = cli("status", "--sandbox", "--format", "json", "m")
+    [row] = json.loads(status.out)["stores"]
+    deletion = live["ext-key-0001"]["DeletionDate"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert {"key": "ext-key-0001", "keyId": live["ext-key-0001"]["KeyId"], "deletionDate": deletion,
+            "rescue": "set spec.state: present and declare the key under spec.keys (xksKeyId: ext-key-0001) in "
+                      "the store's manifest, then apply"} in row["pendingDeletion"]
+    text = plan_json(cli("plan", "--sandbox", "--format", "json", "m"))
+    assert {k["deletionDate"] for k in text["rescueWindow"][0]["keys"]} >= {deletion}
 
     assert cli("sandbox", "advance", "8d").code == 0
     third = cli("apply", "--sandbox", "--auto-approve", "--allow-destroy", "m")
