@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from reconciler.plan.matching import QUARANTINE_TAG
+from reconciler.plan.model import ceil_seconds, iso
 from tests.e2e.helpers import cli, cli_process, plan_json, xks_manifest  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.e2e
@@ -123,7 +124,7 @@ def test_quarantine_disconnects_first_schedules_after_it_and_deletes_the_store_a
     assert {k["KeyState"] for k in live.values()} == {"PendingDeletion"}
     status = cli("status", "--sandbox", "--format", "json", "m")
     [row] = json.loads(status.out)["stores"]
-    deletion = live["ext-key-0001"]["DeletionDate"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    deletion = iso(ceil_seconds(live["ext-key-0001"]["DeletionDate"]))  # dates print rounded up
     assert {"key": "ext-key-0001", "keyId": live["ext-key-0001"]["KeyId"], "deletionDate": deletion,
             "rescue": "set spec.state: present and declare the key under spec.keys (xksKeyId: ext-key-0001) in "
                       "the store's manifest, then apply"} in row["pendingDeletion"]
