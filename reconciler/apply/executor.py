@@ -34,6 +34,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from reconciler.apply.quarantine import run_quarantine_step
 from reconciler.apply.waiters import Backoff, ConnectionFailed, WaitTimeout, wait_for_state
 from reconciler.aws.connection import Connection
 from reconciler.aws.connection_errors import fix_for
@@ -266,10 +267,7 @@ class Executor:
 
     # -- steps ----------------------------------------------------------------------------
     def run_step(self, step: Step) -> str:
-        handler = getattr(self, f"_{step.action.value}", None)
-        if handler is None:  # the quarantine's steps: apply/quarantine.py
-            from reconciler.apply.quarantine import run_quarantine_step
-            return run_quarantine_step(self, step) or "done"
+        handler = getattr(self, f"_{step.action.value}", None) or (lambda s: run_quarantine_step(self, s))
         return handler(step) or "done"
 
     def _create_store(self, step: Step) -> str:

@@ -22,7 +22,7 @@ import yaml
 from reconciler.aws.permissions import PERMISSIONS, actions_for, permissions_for, policy, Scope
 from tests.day2.helpers import REPO, Sandbox, sourced
 
-READ_PREFIXES = ("Describe", "List", "Get")
+READ_PREFIXES = ("Describe", "List", "Get", "Lookup")  # cloudtrail:LookupEvents reads
 
 
 class Recorder:
