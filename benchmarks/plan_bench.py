@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.fleet_server import (  # noqa: E402
     REGION, XKS_ACCESS_KEY_ID, XKS_SECRET, key_alias, store_name, xks_key_id)
+from benchmarks.markdown import carry_sections  # noqa: E402
 
 SHORT = {"DescribeKey": "DescribeKey", "ListResourceTags": "ListResourceTags", "ListKeys": "ListKeys",
          "ListAliases": "ListAliases", "DescribeCustomKeyStores": "DescribeCustomKeyStores"}
@@ -184,12 +185,13 @@ def worker(spec: dict[str, Any]) -> None:
     print(json.dumps(result), flush=True)
 
 
-def run_worker(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, str(HERE / "plan_bench.py"), "--worker", json.dumps(spec)],
+def run_worker(spec: dict[str, Any], env: dict[str, str], script: str = "plan_bench.py") -> dict[str, Any]:
+    """``script --worker SPEC`` in a fresh process; the JSON line it prints last."""
+    done = subprocess.run([sys.executable, str(HERE / script), "--worker", json.dumps(spec)],
                           capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        raise SystemExit(f"the plan process failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        raise SystemExit(f"the {script} process failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     return json.loads(lines[-1])
 
 
@@ -428,8 +430,8 @@ def verdicts(results: list[dict[str, Any]]) -> list[str]:
 def write_markdown(path: Path, results: list[dict[str, Any]], command: str) -> None:
     template = (HERE / "performance.md.in").read_text()
     body = "\n".join(table(results)) + "\n\n" + "\n".join(notes(results) + verdicts(results))
-    path.write_text(template.replace("{{COMMAND}}", command).replace("{{TABLE}}", body)
-                    .replace("{{DATE}}", time.strftime("%Y-%m-%d")) + "")
+    page = template.replace("{{COMMAND}}", command).replace("{{TABLE}}", body).replace("{{DATE}}", time.strftime("%Y-%m-%d"))
+    path.write_text(carry_sections(path.read_text() if path.exists() else "", page))  # other benchmarks' sections
 
 
 def main() -> None:

@@ -40,8 +40,8 @@ from reconciler.sandbox.settings import KMS_DEFAULT_QUOTAS
 QUOTAS_ENV = "RECONCILER_KMS_QUOTAS"
 HEADROOM = 0.95  # fraction of the quota the client sends at
 BURST_SECONDS = 0.5  # the client's burst, in seconds of quota (KMS: about one second)
-DECREASE = 0.8  # a throttle multiplies the operation's rate by this...
-INCREASE = 0.05  # ...and each success adds this share of its ceiling back
+DECREASE = 0.9  # a throttle multiplies the operation's rate by this...
+INCREASE = 0.025  # ...and each success adds this share of its ceiling back
 MIN_SHARE = 0.02  # the rate never goes below this share of the ceiling
 
 
@@ -180,7 +180,7 @@ class RateLimiter:
         ceiling = self.rate(operation) or bucket.rate
         with self._lock:
             last = self._cut_at.get(operation)
-            if sent_at is not None and last is not None and sent_at < last:
+            if sent_at is not None and last is not None and sent_at <= last:
                 return
             self._cut_at[operation] = self._clock()
             rate = max(ceiling * MIN_SHARE, bucket.rate * DECREASE)

@@ -141,8 +141,6 @@ class ExecutorOptions:
 EventSink = Callable[[dict[str, Any]], None]
 
 
-
-
 def _message(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Message", "") or str(exc)
 

@@ -151,6 +151,8 @@ class StoreWatcher:
         called (in the caller's thread) for each read that shows it still in another state."""
         start = self._clock()
         with self._cond:
+            if self._closed:
+                raise RuntimeError("the store watcher is closed")
             waiter = _Waiter(name, set(want), set(fail), start, start + timeout_seconds, self._started,
                              thread=threading.get_ident())
             self._waiters.add(waiter)
@@ -210,10 +212,10 @@ class StoreWatcher:
         """(under the lock) When the next read is due; None: nothing to read for."""
         if self._fresh_wanted:
             return now
-        if not self._waiters:
+        pending = [w for w in self._waiters if w.outcome is None]
+        if not pending:
             return None
-        return min([self._next_poll if self._next_poll is not None else now]
-                   + [w.deadline for w in self._waiters])
+        return min([self._next_poll if self._next_poll is not None else now] + [w.deadline for w in pending])
 
     def _run(self) -> None:
         while True:
@@ -241,7 +243,7 @@ class StoreWatcher:
                 self._fresh_wanted = False
                 self._started += 1
                 number, started = self._started, now
-                if self._waiters:
+                if any(w.outcome is None for w in self._waiters):
                     self._interval = min(self._backoff.cap, self._interval * self._backoff.factor)
                     self._next_poll = started + self._interval
             try:

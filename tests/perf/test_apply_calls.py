@@ -106,3 +106,37 @@ def test_create_and_decommission_cost_exactly_these_calls(sandbox, kms, tmp_path
     _, calls, _ = apply(sandbox, kms, tmp_path, stores, "absent")
     assert calls == {"DescribeCustomKeyStores": 1, "DeleteCustomKeyStore": stores}
     assert kms.describe_custom_key_stores()["CustomKeyStores"] == []
+
+
+def test_throttled_creates_are_retried_without_a_lookup(sandbox, kms, tmp_path, secret):
+    """A throttle means KMS did nothing: the creates retry it as is, never scanning the region's
+    keys (as they must after an error that may have had an effect)."""
+    sandbox.faults.throttle_rate = 0.3
+    _, calls, _ = apply(sandbox, kms, tmp_path, 3, "present")
+    throttled = responses.call_stats.snapshot()["throttled"]
+    assert throttled.get("CreateKey", 0) > 0
+    assert calls["CreateKey"] == 12 + throttled["CreateKey"]
+    assert calls["CreateCustomKeyStore"] == 3 + throttled.get("CreateCustomKeyStore", 0)
+    assert "ListKeys" not in calls and "DescribeKey" not in calls
+
+
+def test_a_lost_create_response_describes_only_the_keys_the_run_cannot_place(sandbox, kms, tmp_path, secret,
+                                                                             monkeypatch):
+    """After a lost CreateKey response the executor looks for the key it may have made: it skips the
+    keys of the plan's stores (a key's store never changes) and the keys it made itself."""
+    from tests.reliability.test_faults import LoseFirstResponse
+
+    for n in range(5):  # keys outside every store: the run cannot place them
+        kms.create_key(Description=f"app {n}")
+    apply(sandbox, kms, tmp_path, 1, "present")  # calls-0, with 4 keys: in the next plan's observed state
+    (tmp_path / "calls-1.yaml").write_text(_manifest(1, KEYS, "present"))
+    lose = LoseFirstResponse()
+    monkeypatch.setattr(responses.call_stats, "record_call", lose.remember)
+    sandbox.rng = lose
+    sandbox.faults.lost_response_rate = 0.5
+    lose.seen.update({"CreateCustomKeyStore", "ConnectCustomKeyStore", "CreateAlias"})  # only a CreateKey is lost
+    _, calls, _ = apply(sandbox, kms, tmp_path, 2, "present")
+    assert lose.lost == ["CreateKey"]
+    assert calls["ListKeys"] == 1
+    assert calls["DescribeKey"] == 5 + 1  # the unrelated keys and the lost one; not calls-0's four
+    assert calls["CreateKey"] == KEYS  # the lost one found, not made again
