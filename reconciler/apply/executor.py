@@ -32,6 +32,7 @@ SIGINT or SIGTERM) lets every store finish the step it is in and start no other.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -577,7 +578,7 @@ class Executor:
             dates = dict(self._deletion_dates.get(store, {}))
             known = {k for k, s in self._key_stores.items() if s == store_id}
         described = self.lookups.describe_many(sorted(known - set(dates)))
-        for metas in [described, *self.lookups.scan(store_id, skip=known | set(dates))]:
+        for metas in itertools.chain([described], self.lookups.scan(store_id, skip=known | set(dates))):
             for meta in metas:
                 if meta.get("CustomKeyStoreId") != store_id:
                     continue

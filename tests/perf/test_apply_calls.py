@@ -49,7 +49,7 @@ def _manifest(s: int, keys: int, state: str) -> str:
             credential:
               accessKeyId: {XKS_ACCESS_KEY_ID}
               secretAccessKey: {{fromEnv: XKS_SECRET_ACCESS_KEY}}
-          keys:
+          keys:{" []" if not keys else ""}
         """]
     for k in range(keys):
         lines.append(f"    - {{alias: alias/calls-{s}-{k}, xksKeyId: calls-{s}-{k}, "
@@ -57,12 +57,15 @@ def _manifest(s: int, keys: int, state: str) -> str:
     return textwrap.dedent(lines[0]) + "".join(lines[1:])
 
 
-def apply(sandbox, kms, tmp_path: Path, stores: int, state: str) -> tuple[Plan, dict[str, int], list]:
-    """Plan (reader without limiter) and execute; the calls the executor made, by operation."""
+def apply(sandbox, kms, tmp_path: Path, stores: int, state: str, *, write: bool = True
+          ) -> tuple[Plan, dict[str, int], list]:
+    """Write the manifests of stores calls-0... (unless ``write`` is false), plan (reader without
+    limiter) and execute; the calls the executor made, by operation."""
     paths = []
     for s in range(stores):
         path = tmp_path / f"calls-{s}.yaml"
-        path.write_text(_manifest(s, KEYS, state))
+        if write:
+            path.write_text(_manifest(s, KEYS, state))
         paths.append(str(path))
     desired = build_desired(load(paths), "us-east-1", paths)
     live = read_live(kms, "us-east-1", options=ReadOptions(limiter=RateLimiter(enabled=False)), now=sandbox.clock.now)
@@ -140,3 +143,30 @@ def test_a_lost_create_response_describes_only_the_keys_the_run_cannot_place(san
     assert calls["ListKeys"] == 1
     assert calls["DescribeKey"] == 5 + 1  # the unrelated keys and the lost one; not calls-0's four
     assert calls["CreateKey"] == KEYS  # the lost one found, not made again
+
+
+def test_a_refused_delete_describes_only_the_keys_the_run_cannot_place(sandbox, kms, tmp_path, secret, xks_store):
+    """DeleteCustomKeyStore refused because the store holds a key made after the plan: the date to
+    re-run after comes from the keys the run cannot place (not the plan's other stores' keys)."""
+    for n in range(3):
+        kms.create_key(Description=f"app {n}")
+    apply(sandbox, kms, tmp_path, 1, "present")  # calls-0, 4 keys: known to the next plan
+    store_id = xks_store("calls-1", connect=True, uri_endpoint="https://xks-1.example.com")
+    (tmp_path / "calls-1.yaml").write_text(_manifest(1, 0, "absent"))
+    real_diff = diff
+
+    def diff_then_someone_creates_a_key(*args):
+        steps = real_diff(*args)
+        kms.create_key(CustomKeyStoreId=store_id, Origin="EXTERNAL_KEY_STORE", XksKeyId="late")
+        return steps
+
+    import tests.perf.test_apply_calls as here
+
+    here.diff = diff_then_someone_creates_a_key
+    try:
+        _, calls, results = apply(sandbox, kms, tmp_path, 2, "present", write=False)
+    finally:
+        here.diff = real_diff
+    (delete,) = [r for r in results if r.step.action == Action.delete_store]
+    assert delete.outcome == "deferred" and delete.deferred_until is None
+    assert calls["DescribeKey"] == 3 + 1  # the unrelated keys and the late one; not calls-0's four
