@@ -3,7 +3,8 @@ KMS's connection delays and per-operation request quotas switched on.
 
     python benchmarks/apply_bench.py                                  # prints the table
     python benchmarks/apply_bench.py --markdown docs/performance.md   # ...and writes its section
-    python benchmarks/apply_bench.py --quick                          # a small fleet, a minute or two
+    python benchmarks/apply_bench.py --quick                          # a small fleet, a few minutes (its fixed
+                                                                      # costs weigh more: higher ratios)
 
 For each fault setting (none, then --throttle-rate of all calls answered ThrottlingException) it
 starts an empty emulator in a process of its own (benchmarks/fleet_server.py) and runs the real
@@ -131,6 +132,7 @@ def worker(spec: dict[str, Any]) -> None:
                 after = _get(f"{spec['url']}/_bench/stats")
                 result["calls"] = _diff(after["calls"], before["calls"])
                 result["throttled"] = sum(_diff(after["throttled"], before["throttled"]).values())
+                result["quota_throttled"] = _diff(after["quota_throttled"], before["quota_throttled"])
                 result["server_cpu"] = after["cpu"] - before["cpu"]
             counts: dict[str, int] = {}
             for r in outcome.results:
@@ -196,11 +198,14 @@ class World:
                     RECONCILER_CACHE_DIR=str(work / "cache"))
 
 
-def floor_of(calls: dict[str, int], world: World, pre: float, post: float) -> dict[str, float]:
+def floor_of(calls: dict[str, int], world: World, pre: float, post: float,
+             refused: dict[str, int] | None = None) -> dict[str, float]:
     """The least time these calls can take: the busiest operation's calls over its quota (less the
     first second's worth, which KMS's full bucket lets through at once), plus the waits that must
-    come before (``pre``) and after (``post``) that stream."""
+    come before (``pre``) and after (``post``) that stream. Calls ``refused`` for being over the
+    quota took nothing from it, and do not count."""
     q = world.quotas
+    calls = _add(calls, {op: -n for op, n in (refused or {}).items()})
     by_quota = max((max(0.0, n - max(q[op], 1.0)) / q[op] for op, n in calls.items() if op in q), default=0.0)
     return {"floor": pre + by_quota + post, "by_quota": by_quota, "busiest": max(
         (op for op in calls if op in q), key=lambda op: calls[op] / q[op], default="")}
@@ -242,10 +247,11 @@ def lifecycle(world: World, shape: Shape, mode: str, throttle_rate: float, args:
            "duplicates": created["duplicate_stores"] + created["duplicate_keys"],
            "converged": created["stores"] == shape.stores and created["store_keys"] == shape.stores * shape.keys
            and created["aliases"] == shape.stores * shape.keys and create["exit"] in (0, "0")}
-    row.update(floor_of(create["calls"], world, pre=2 * L + world.connect_delay, post=L))
+    row.update(floor_of(create["calls"], world, pre=2 * L + world.connect_delay, post=L,
+                        refused=create["quota_throttled"]))
     rows.append(row)
-    one = floor_of(first["calls"], world, pre=0.0, post=L + world.disconnect_delay)
-    two = floor_of(second["calls"], world, pre=0.0, post=L)
+    one = floor_of(first["calls"], world, pre=0.0, post=L + world.disconnect_delay, refused=first["quota_throttled"])
+    two = floor_of(second["calls"], world, pre=0.0, post=L, refused=second["quota_throttled"])
     rows.append({"scenario": "decommission", "mode": mode, "shape": shape, "throttle_rate": throttle_rate,
                  "wall": first["wall"] + second["wall"], "calls": _add(first["calls"], second["calls"]),
                  "throttled": first["throttled"] + second["throttled"], "cpu": first["cpu"] + second["cpu"],
@@ -256,6 +262,7 @@ def lifecycle(world: World, shape: Shape, mode: str, throttle_rate: float, args:
                  and second["exit"] in (0, "0")})
     for r in rows:
         r["world"] = world
+        r["quota_throttled"] = sum(n for run in r["runs"] for n in run["quota_throttled"].values())
         r["errors"] = sum(run["outcomes"].get("failed", 0) + run["outcomes"].get("skipped", 0) for run in r["runs"])
         r["throttle_errors"] = sum(1 for run in r["runs"] for f in run["failures"] if "Throttl" in f)
     return {r["scenario"]: r for r in rows}
@@ -265,13 +272,17 @@ def project(naive: dict[str, Any], shape: Shape, world: World) -> dict[str, Any]
     """The naive executor is sequential and every store's work is the same: its time and calls
     grow with the number of stores."""
     ratio = shape.stores / naive["shape"].stores
+    refused: dict[str, int] = {}
+    for run in naive["runs"]:
+        refused = _add(refused, run["quota_throttled"])
     out = dict(naive)
     out.update(wall=naive["wall"] * ratio, measured_wall=naive["wall"], shape=shape, projected=ratio != 1,
                calls={op: round(n * ratio) for op, n in naive["calls"].items()},
                measured_calls=sum(naive["calls"].values()), measured_shape=naive["shape"])
     pre = 2 * world.latency + world.connect_delay if naive["scenario"] == "create" else 0.0
     post = world.latency + (world.disconnect_delay if naive["scenario"] == "decommission" else 0.0)
-    floor = floor_of(out["calls"], world, pre=pre, post=post)
+    floor = floor_of(out["calls"], world, pre=pre, post=post,
+                     refused={op: round(n * ratio) for op, n in refused.items()})
     if naive["scenario"] == "decommission":
         floor["floor"] += world.latency  # the second apply's last call
     out.update(floor)
@@ -382,9 +393,12 @@ def notes(result: dict[str, Any]) -> list[str]:
                 f"{r['busiest']} calls / quota ({at_kms(r, r['by_quota']):,.0f} s) + the last call"
                 f"{' and disconnect delay, + the deletes' if r['scenario'] == 'decommission' else ''}; "
                 f"measured {', '.join('%.1f s' % run['wall'] for run in runs)}; CPU {r['cpu']:.1f} s in the "
-                f"apply's process, {r['server_cpu']:.1f} s in the emulator")
+                f"apply's process, {r['server_cpu']:.1f} s in the emulator; {r['quota_throttled']:,} of the "
+                f"throttles for going over a quota")
         if not r["converged"]:
-            text += f"; DID NOT CONVERGE: {[run['exit'] for run in runs]} {[run['failures'] for run in runs]}"
+            failures = [f for run in runs for f in run["failures"]]
+            text += (f"; did not converge (exit codes {', '.join(str(run['exit']) for run in runs)}): "
+                     f"{'; '.join(failures[:2])}")
         out.append(text)
     return out
 

@@ -114,10 +114,12 @@ class BenchApp:
         verb = path[len("/_bench/"):]
         result: dict[str, Any] = {}
         if verb == "stats":
-            result = {**responses.call_stats.snapshot(), "cpu": time.process_time()}
+            result = {**responses.call_stats.snapshot(), "quota_throttled": dict(QUOTA_REFUSALS),
+                      "cpu": time.process_time()}
         elif verb == "reset":
             responses.call_stats.reset()
             responses.quota_buckets.reset()
+            QUOTA_REFUSALS.clear()
         elif verb == "faults":
             settings = current()
             faults = settings.faults
@@ -139,6 +141,25 @@ class BenchApp:
         data = json.dumps(result).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
+
+
+QUOTA_REFUSALS: dict[str, int] = {}  # operation -> requests refused for being over its quota
+
+
+def count_quota_refusals() -> None:
+    """Of the ThrottlingExceptions the emulator sends, count those for going over a quota (they took
+    no token from the quota, unlike the ones ``throttle_rate`` injects after the quota let them by)."""
+    from reconciler.sandbox import responses
+
+    take = responses.quota_buckets.take
+
+    def counting(account: str, region: str, operation: str, rate: float) -> bool:
+        if take(account, region, operation, rate):
+            return True
+        QUOTA_REFUSALS[operation] = QUOTA_REFUSALS.get(operation, 0) + 1
+        return False
+
+    responses.quota_buckets.take = counting  # type: ignore[method-assign]
 
 
 def speed_up_moto_dispatch() -> None:
@@ -204,6 +225,7 @@ def main(argv: list[str]) -> None:
     stores, keys, unrelated = (int(a) for a in argv[:3])
     speed_up_moto_dispatch()
     index_moto_aliases()
+    count_quota_refusals()
     app = make_app()  # installs the emulator into moto
     built = build_fleet(stores, keys, unrelated)
 
