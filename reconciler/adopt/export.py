@@ -54,6 +54,17 @@ class ExportedFile:
 
 
 @dataclass
+class Source:
+    """Where the observed state came from when it is not KMS (e.g. a Terraform state): the files'
+    header says so, and it supplies what KMS would have reported."""
+
+    title: str  # "'reconciler export --from-terraform' from terraform.tfstate"
+    connection_note: str  # why the connection is what the manifest says
+    comments: dict[str, list[str]] = field(default_factory=dict)  # store name -> header lines
+    windows: dict[str, int] = field(default_factory=dict)  # store name -> deletion.pendingWindowDays
+
+
+@dataclass
 class Export:
     files: list[ExportedFile] = field(default_factory=list)
     # environment variables the manifests reference: name -> what to put in it
@@ -179,7 +190,7 @@ def _key_lines(key: LiveKey, commented: bool = False) -> list[str]:
 
 
 def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], taken_env: set[str],
-                    cert_path: str | None, notes: list[str]) -> str:
+                    cert_path: str | None, notes: list[str], source: Source | None = None) -> str:
     region = live.region
     read_at = live.read_at.isoformat().replace("+00:00", "Z") if isinstance(live.read_at, datetime) else "?"
     secrets: list[tuple[str, str]] = []
@@ -203,7 +214,7 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
         "  state: present",
     ]
     connection = CONNECTION_FOR_STATE.get(store.connection_state, "connected")
-    conn_note = f"KMS reports {store.connection_state}"
+    conn_note = source.connection_note if source else f"KMS reports {store.connection_state}"
     if store.connection_state == "FAILED":
         code = store.connection_error_code or "an unknown error"
         conn_note += (f" ({code}: {fix_for(store.connection_error_code)}). The plan proposes the repair: "
@@ -291,14 +302,22 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
             body += _comment(note, "    ")
         notes.append(f"{store.name}: {len(aliasless)} CloudHSM key(s) without an alias are not declared; see the "
                      "comment in the manifest")
+    window = source.windows.get(store.name) if source else None
     body += [
         "  deletion:",
+        f"    pendingWindowDays: {window}   # the keys' deletion_window_in_days" if window else
         f"    pendingWindowDays: {DEFAULT_PENDING_WINDOW_DAYS}   # KMS does not report the window used before; "
         "this applies to keys this tool schedules for deletion (7-30)",
     ]
 
-    out += _comment(f"Exported by 'reconciler export' from {region} at {read_at}: store {store.id} "
-                    f"({store.type}, {store.connection_state}, {len(store.keys)} key(s)).")
+    if source:
+        out += _comment(f"Exported by {source.title} ({region}, read {read_at}): store {store.id} "
+                        f"({store.type}, {len(store.keys)} key(s)).")
+        for line in source.comments.get(store.name, []):
+            out += _comment(line)
+    else:
+        out += _comment(f"Exported by 'reconciler export' from {region} at {read_at}: store {store.id} "
+                        f"({store.type}, {store.connection_state}, {len(store.keys)} key(s)).")
     exception = {"FAILED": " except the repair of its FAILED connection.",
                  "CONNECTING": " except a connect_store step that waits for the connection KMS is making."}
     out += _comment("Review it and commit it: 'reconciler plan' against the same account then shows no changes "
@@ -312,7 +331,8 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
 
 # -- the whole export --------------------------------------------------------------------------
 
-def build_export(live: LiveState, *, stores: list[str] | None = None, with_files: bool = True) -> Export:
+def build_export(live: LiveState, *, stores: list[str] | None = None, with_files: bool = True,
+                 source: Source | None = None) -> Export:
     """The manifests (and certificate files) for the live stores, in name order.
 
     ``stores`` restricts the export to those names (an unknown name is an error); ``with_files``
@@ -333,7 +353,7 @@ def build_export(live: LiveState, *, stores: list[str] | None = None, with_files
         if with_files and store.type == "AWS_CLOUDHSM" and store.trust_anchor_certificate:
             cert_path = f"{CERTS_DIR}/{base}-customerCA.crt"
             result.files.append(ExportedFile(cert_path, store.trust_anchor_certificate.strip() + "\n"))
-        text = _store_document(live, store, result.env, taken_env, cert_path, result.notes)
+        text = _store_document(live, store, result.env, taken_env, cert_path, result.notes, source)
         result.files.append(ExportedFile(f"{base}.yaml", text, store=name))
     return result
 
@@ -394,4 +414,4 @@ def render_stdout(export: Export) -> str:
     return "---\n".join(item.text for item in export.manifests)
 
 
-__all__ = ["Export", "ExportedFile", "build_export", "check_export", "render_stdout", "scalar", "write_export"]
+__all__ = ["Export", "ExportedFile", "Source", "build_export", "check_export", "render_stdout", "scalar", "write_export"]
