@@ -47,8 +47,8 @@ esac
 
 echo "+ reconciler ${argv[*]}"
 code=0
-reconciler "${argv[@]}" 2> >(tee "$err" >&2) || code=$?
-wait  # for tee
+reconciler "${argv[@]}" 2> "$err" || code=$?
+cat "$err" >&2  # (kept for the summary and the comment)
 output exit-code "$code"
 
 changes=false deferred=false destructive=false
