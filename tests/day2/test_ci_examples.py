@@ -168,7 +168,7 @@ def test_the_workflows_fit_together():
     assert apply["concurrency"]["group"] == deferred["concurrency"]["group"]
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/ci.md"])
+@pytest.mark.parametrize("doc", ["README.md", "docs/ci.md", "docs/migrating-from-terraform.md"])
 def test_docs_name_only_commands_the_cli_has(doc: str):
     text = (REPO / doc).read_text()
     blocks = re.findall(r"```(?:sh|bash|console)?\n(.*?)```", text, re.S)
