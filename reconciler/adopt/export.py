@@ -62,6 +62,8 @@ class Source:
     connection_note: str  # why the connection is what the manifest says
     comments: dict[str, list[str]] = field(default_factory=dict)  # store name -> header lines
     windows: dict[str, int] = field(default_factory=dict)  # store name -> deletion.pendingWindowDays
+    reporter: str = "KMS"  # who reported the values: "as KMS reports it"
+    secret_note: str = "KMS never returns it"  # why a secret is a reference
 
 
 @dataclass
@@ -215,6 +217,7 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
     ]
     connection = CONNECTION_FOR_STATE.get(store.connection_state, "connected")
     conn_note = source.connection_note if source else f"KMS reports {store.connection_state}"
+    reporter, secret_note = (source.reporter, source.secret_note) if source else ("KMS", "KMS never returns it")
     if store.connection_state == "FAILED":
         code = store.connection_error_code or "an unknown error"
         conn_note += (f" ({code}: {fix_for(store.connection_error_code)}). The plan proposes the repair: "
@@ -243,22 +246,22 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
         secret = secret_env("SECRET_ACCESS_KEY", "the XKS proxy's secret access key (43-64 base64 characters)")
         body += ["    credential:"]
         if x.access_key_id:
-            body.append(f"      accessKeyId: {scalar(x.access_key_id)}   # as KMS reports it; not a secret")
+            body.append(f"      accessKeyId: {scalar(x.access_key_id)}   # as {reporter} reports it; not a secret")
         else:
             access = secret_env("ACCESS_KEY_ID", "the XKS proxy's access key id (20-30 characters of A-Z, 2-7)")
-            body.append(f"      accessKeyId: {{fromEnv: {access}}}   # KMS did not report it")
-        body.append(f"      secretAccessKey: {{fromEnv: {secret}}}   # KMS never returns it: set {secret}")
+            body.append(f"      accessKeyId: {{fromEnv: {access}}}   # {reporter} did not report it")
+        body.append(f"      secretAccessKey: {{fromEnv: {secret}}}   # {secret_note}: set {secret}")
     if store.type == "AWS_CLOUDHSM":
         password = secret_env("KMSUSER_PASSWORD", "the kmsuser password of the CloudHSM cluster (7-32 characters)")
         body += ["  cloudHsm:", f"    clusterId: {scalar(store.cloudhsm_cluster_id or '')}"]
         pem = (store.trust_anchor_certificate or "").strip()
         if cert_path:
             body.append(f"    trustAnchorCertificate: {{fromFile: {cert_path}}}   # the cluster's customerCA.crt, "
-                        "as KMS reports it")
+                        f"as {reporter} reports it")
         else:
             body.append("    trustAnchorCertificate: |")
             body += [f"      {line.rstrip()}" for line in pem.splitlines()]
-        body.append(f"    keyStorePassword: {{fromEnv: {password}}}   # KMS never returns it: set {password}")
+        body.append(f"    keyStorePassword: {{fromEnv: {password}}}   # {secret_note}: set {password}")
 
     declared, pending, aliasless = [], [], []
     for key in sorted(store.keys, key=_key_label):

@@ -213,4 +213,5 @@ def source_for(export: TerraformExport, path: str):
                 for name, addresses in export.addresses.items()}
     return Source(title=f"'reconciler export --from-terraform' from {path}",
                   connection_note="not in the Terraform state: connected assumed; write 'disconnected' if it is not",
-                  comments=comments, windows=dict(export.windows))
+                  comments=comments, windows=dict(export.windows), reporter="the Terraform state",
+                  secret_note="never read from the Terraform state")
