@@ -51,6 +51,9 @@ def install() -> None:
         _patch_wire(KmsResponse)
         _patch_server_routing()
         _cache_moto_dispatch()
+        from reconciler.sandbox.sts import install_sts
+
+        install_sts()
         setattr(KmsResponse, _MARKER, True)
 
 
