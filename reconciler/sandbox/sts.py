@@ -43,4 +43,9 @@ def install_sts() -> None:
         return original(self)
 
     TokenResponse.assume_role = assume_role  # type: ignore[method-assign]
+    import warnings
+
+    # STS's model lists no AccessDenied shape (it is a common error): moto warns when it answers one
+    warnings.filterwarnings("ignore", message=r"Exception\(STSClientError\) with code AccessDenied",
+                            category=UserWarning)
     setattr(TokenResponse, _MARKER, True)
