@@ -17,9 +17,14 @@ from reconciler.commands.support.options import CONNECTION_PARAMS, connection_op
                    "twice. Default: print every manifest to stdout.")
 @click.option("--store", "stores", multiple=True, metavar="NAME", help="Export only this store (repeatable).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist in --out.")
+@click.option("--target", "targets", multiple=True, metavar="ACCOUNT/REGION",
+              help="Export this account and region (repeatable): each store's manifest gets its spec.account and "
+                   "spec.region, and --out writes them under ACCOUNT/REGION/.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
+              help="A reconciler.yaml saying how to reach the --target accounts (default: the credential chain).")
 @connection_options
 @user_errors
-def export(out_dir, stores, force, profile, region, endpoint_url, sandbox, sandbox_dir) -> None:
+def export(out_dir, stores, force, targets, config_path, profile, region, endpoint_url, sandbox, sandbox_dir) -> None:
     """Write manifests describing the live stores and their keys, to adopt existing stores.
 
     Planning the exported manifests against the same account gives no changes (except the repair
@@ -32,6 +37,9 @@ def export(out_dir, stores, force, profile, region, endpoint_url, sandbox, sandb
     from reconciler.plan.make import read_declared_and_live
 
     target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
+    if targets:
+        _export_fleet(target, targets, config_path, out_dir, stores, force)
+        return
     _, live = read_declared_and_live(target, [])
     result = build_export(live, stores=list(stores) or None, with_files=bool(out_dir))
     check_export(result)
@@ -64,3 +72,34 @@ def _warn_if_inside_manifests(out_dir: Path) -> None:
             click.echo(f"Note: {parent} holds manifests already: planning it would declare the exported stores "
                        "twice; export outside it (e.g. --out adopted/) if these stores are declared there", err=True)
             return
+
+
+def _export_fleet(target, targets, config_path, out_dir, stores, force) -> None:
+    """Each --target's stores, with their account and region, under ACCOUNT/REGION/ with --out."""
+    from reconciler.adopt.export import build_export, check_export, render_stdout, write_export
+    from reconciler.aws.reach import Reach
+    from reconciler.manifest.repo_config import RepoConfig, load_repo_config
+    from reconciler.plan.fleet import FleetTarget, connect_target, parse_targets
+    from reconciler.plan.make import read_live_state
+
+    config = (load_repo_config([str(Path(config_path).parent)]) if config_path else None) or RepoConfig()
+    exports = []
+    with Reach(target) as reach:
+        for account, region in parse_targets(targets):
+            conn, actual = connect_target(reach, config, FleetTarget(account, region))
+            live = read_live_state(conn)
+            result = build_export(live, stores=list(stores) or None, with_files=bool(out_dir), account=actual,
+                                  subdir=f"{actual}/{region}/" if out_dir else "")
+            check_export(result)
+            exports.append(result)
+    env = sorted({name for result in exports for name in result.env})
+    if out_dir:
+        for result in exports:
+            for path in write_export(result, out_dir, force=force):
+                click.echo(str(path))
+        click.echo(f"Exported {sum(len(r.manifests) for r in exports)} store(s) into {out_dir}; add a reconciler.yaml "
+                   "there saying how to reach each account, then plan it", err=True)
+    else:
+        click.echo("---\n".join(render_stdout(r) for r in exports if r.manifests), nl=False)
+    if env:
+        click.echo("Before an apply that sends secrets, set: " + ", ".join(env), err=True)

@@ -191,3 +191,38 @@ def desired_for_section(paths: Sequence[str], target: Target, config, account: s
     groups = {(g.account, g.region): g for g in group_targets(loaded, default_region(target, config))}
     group = groups.get((account, region)) or groups.get((None, region)) or FleetTarget(account, region)
     return desired_of(group, paths, allow_outside_root)
+
+
+def read_fleet(paths: Sequence[str], target: Target, config, *, only: Sequence[tuple[str, str]] = (),
+               reach: Reach) -> list[tuple[str, dict[str, str] | None, Any]]:
+    """For ``status``: per target, ``(ACCOUNT/REGION, declared stores (name -> spec.state), live
+    state or the error that kept it from being read)``. Without manifests, the ``only`` targets."""
+    if paths:
+        loaded = load_manifests(list(paths), default_region=default_region(target, config))
+        groups = group_targets(loaded, default_region(target, config))
+        groups = [g for g in groups if g.account is None or selected((g.account, g.region), only)]
+    else:
+        groups = [FleetTarget(account, region) for account, region in only]
+    connected = []
+    results: list[tuple[str, dict[str, str] | None, Any]] = []
+    for group in groups:
+        declared = ({e.name: getattr(e.model.spec.state, "value", e.model.spec.state) for e in group.manifests}
+                    if paths else None)
+        try:
+            conn, actual = connect_target(reach, config, group)
+        except _TARGET_ERRORS() as exc:
+            results.append((f"{group.account or DEFAULT_ACCOUNT}/{group.region}", declared, target_error(exc)))
+            continue
+        if selected((actual, group.region), only):
+            connected.append((f"{actual}/{group.region}", declared, conn))
+
+    def read(item):
+        ident, declared, conn = item
+        try:
+            return ident, declared, read_live_state(conn)
+        except _TARGET_ERRORS() as exc:
+            return ident, declared, target_error(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(connected)), thread_name_prefix="status-target") as pool:
+        results += list(pool.map(read, connected))
+    return sorted(results, key=lambda r: r[0])
