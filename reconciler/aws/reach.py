@@ -67,14 +67,6 @@ class Reach:
             from reconciler.sandbox.embedded import EmbeddedSandbox
 
             self.sandbox = self._stack.enter_context(EmbeddedSandbox(self.target.sandbox_dir))
-            # moto loads what it needs to answer a service on that service's first request, and
-            # that loading is not safe to race: answer STS and KMS once here, before targets'
-            # threads use the emulator at the same time
-            from reconciler.sandbox.embedded import boto3_session
-
-            session = boto3_session()
-            session.client("sts", region_name="us-east-1").get_caller_identity()
-            session.client("kms", region_name="us-east-1").describe_custom_key_stores(Limit=1)
         return self
 
     def __exit__(self, *exc: object) -> None:

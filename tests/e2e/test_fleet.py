@@ -183,3 +183,32 @@ def test_a_bad_reconciler_yaml_is_one_message_with_the_fix(cli):
     assert "color: unknown field" in run.err
     bad = cli("plan", "--sandbox", "m", "--target", "nope")
     assert bad.code == 1 and "expected ACCOUNT/REGION" in bad.err
+
+
+def test_status_export_and_iam_policy_understand_targets(cli):
+    fleet(cli)
+    assert cli("apply", "--sandbox", "--auto-approve", "m").code == 0
+    status = cli("status", "--sandbox", "m", "--format", "json")
+    assert status.code == 0, status.both
+    report = {t["id"]: t["status"] for t in json.loads(status.out)["targets"]}
+    assert sorted(report) == sorted(f"{a}/{r}" for a in (A, B) for r in (EAST, WEST))
+    assert all([s["name"] for s in r["stores"]] == ["xks-main"] for r in report.values())
+
+    exported = cli("export", "--sandbox", "--target", f"{B}/{WEST}", "--config", "m/reconciler.yaml", "--out", "ad")
+    assert exported.code == 0, exported.both
+    text = (cli.workdir / f"ad/{B}/{WEST}/xks-main.yaml").read_text()
+    assert f'account: "{B}"' in text and f"region: {WEST}" in text
+    (cli.workdir / "ad/reconciler.yaml").write_text((cli.workdir / "m/reconciler.yaml").read_text())
+    replan = cli("plan", "--sandbox", "ad", env={"XKS_MAIN_SECRET_ACCESS_KEY": SECRET})
+    assert replan.code == 0, replan.both  # the exported manifests describe the live store exactly
+
+    policy = cli("iam-policy", "--config", "m/reconciler.yaml", "--trust-principal", "arn:aws:iam::123456789012:role/ci")
+    assert policy.code == 0
+    doc = json.loads(policy.out)
+    trust = doc["accounts"][A]["trustPolicy"]["Statement"][0]
+    assert trust["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/ci"}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": f"ext-{A}"}}
+    assert "Condition" not in doc["accounts"][B]["trustPolicy"]["Statement"][0]
+    resources = json.dumps(doc["accounts"][B]["permissionsPolicy"])
+    assert f":{B}:" in resources and f":{A}:" not in resources
+    assert doc["runnerPolicy"]["Statement"][0]["Resource"] == [f"arn:aws:iam::{a}:role/reconciler" for a in (A, B)]
