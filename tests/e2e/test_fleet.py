@@ -212,3 +212,15 @@ def test_status_export_and_iam_policy_understand_targets(cli):
     resources = json.dumps(doc["accounts"][B]["permissionsPolicy"])
     assert f":{B}:" in resources and f":{A}:" not in resources
     assert doc["runnerPolicy"]["Statement"][0]["Resource"] == [f"arn:aws:iam::{a}:role/reconciler" for a in (A, B)]
+
+
+def test_the_fleet_example_plans_two_accounts_and_two_regions_as_the_readme_says(cli):
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "fleet", cli.workdir / "fleet")
+    assert cli("sandbox", "init", "fleet").code == 0
+    run = cli("plan", "--sandbox", "fleet", "--out", "plans/fleet.json")
+    assert run.code == 2, run.both
+    assert "Fleet plan: 4 target(s): 12 to create, 4 to change, 0 to destroy." in run.out
+    assert cli("apply", "--sandbox", "plans/fleet.json").code == 0
