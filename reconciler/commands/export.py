@@ -8,6 +8,7 @@ import click
 
 from reconciler.commands.support.exits import user_errors
 from reconciler.commands.support.options import CONNECTION_PARAMS, connection_options, given_flags, next_step
+from reconciler.errors import UserError
 
 
 @click.command(short_help="Write manifests of the live stores (adopt).")
@@ -17,6 +18,10 @@ from reconciler.commands.support.options import CONNECTION_PARAMS, connection_op
                    "twice. Default: print every manifest to stdout.")
 @click.option("--store", "stores", multiple=True, metavar="NAME", help="Export only this store (repeatable).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist in --out.")
+@click.option("--from-terraform", "statefile", type=click.Path(dir_okay=False), metavar="STATEFILE",
+              help="Read the stores, keys and aliases from a Terraform state (terraform state pull, or terraform "
+                   "show -json) instead of KMS, and print the 'terraform state rm' lines that hand them over. "
+                   "Connects to nothing.")
 @click.option("--target", "targets", multiple=True, metavar="ACCOUNT/REGION",
               help="Export this account and region (repeatable): each store's manifest gets its spec.account and "
                    "spec.region, and --out writes them under ACCOUNT/REGION/.")
@@ -24,7 +29,8 @@ from reconciler.commands.support.options import CONNECTION_PARAMS, connection_op
               help="A reconciler.yaml saying how to reach the --target accounts (default: the credential chain).")
 @connection_options
 @user_errors
-def export(out_dir, stores, force, targets, config_path, profile, region, endpoint_url, sandbox, sandbox_dir) -> None:
+def export(out_dir, stores, force, statefile, targets, config_path, profile, region, endpoint_url, sandbox,
+           sandbox_dir) -> None:
     """Write manifests describing the live stores and their keys, to adopt existing stores.
 
     Planning the exported manifests against the same account gives no changes (except the repair
@@ -36,12 +42,25 @@ def export(out_dir, stores, force, targets, config_path, profile, region, endpoi
     from reconciler.aws.targets import make_target
     from reconciler.plan.make import read_declared_and_live
 
-    target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
+    source, handover = None, []
+    if targets and statefile:
+        raise UserError("--target reads KMS; --from-terraform reads a Terraform state: give one of them")
     if targets:
-        _export_fleet(target, targets, config_path, out_dir, stores, force)
+        _export_fleet(make_target(profile, region, endpoint_url, sandbox, sandbox_dir), targets, config_path, out_dir,
+                      stores, force)
         return
-    _, live = read_declared_and_live(target, [])
-    result = build_export(live, stores=list(stores) or None, with_files=bool(out_dir))
+    if statefile:
+        from reconciler.adopt.terraform import from_terraform, source_for
+        from reconciler.aws.connection import env_region
+
+        found = from_terraform(statefile, region=region or env_region(), stores=list(stores) or None)
+        live, source, handover = found.live, source_for(found, statefile), found.state_rm_lines()
+        for note in found.notes:
+            click.echo(f"Note: {note}", err=True)
+    else:
+        target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
+        _, live = read_declared_and_live(target, [])
+    result = build_export(live, stores=list(stores) or None, with_files=bool(out_dir), source=source)
     check_export(result)
     if not result.manifests:
         click.echo(f"No custom key stores in {live.region}: nothing to export.", err=True)
@@ -59,6 +78,12 @@ def export(out_dir, stores, force, targets, config_path, profile, region, endpoi
         click.echo(f"Note: {note}", err=True)
     if result.env:
         click.echo("Before an apply that sends secrets, set: " + ", ".join(sorted(result.env)), err=True)
+    if handover:
+        # with --out, stdout holds only file names and these lines; without, it holds the manifests
+        click.echo("Once a plan of these manifests shows no changes, hand the resources over to reconciler "
+                   "(Terraform forgets them; nothing in AWS changes):", err=True)
+        for line in handover:
+            click.echo(line, err=not out_dir)
 
 
 def _warn_if_inside_manifests(out_dir: Path) -> None:
