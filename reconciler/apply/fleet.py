@@ -110,8 +110,9 @@ def run_fleet_apply(request: ApplyRequest, config, *, print_plan: Callable[[Any,
         else:
             plan_path = "the plan"
             paths = list(request.args)
-            result = plan_fleet(paths, request.target, config, only=only,
-                                allow_outside_root=request.allow_outside_root, reach=reach)
+            result = plan_fleet(paths, request.target, config, only=only, reach=reach,
+                                allow_outside_root=request.allow_outside_root,
+                                allow_recent_use=request.allow_recent_use)
             plan, connections = result.plan, result.connections
             if request.fmt == "text":
                 print_plan(plan, "text")

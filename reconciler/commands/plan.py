@@ -25,11 +25,14 @@ from reconciler.commands.support.options import (
 @click.option("--out", type=click.Path(dir_okay=False), help="Save the plan (JSON) for 'apply PLANFILE'.")
 @click.option("--no-step-summary", is_flag=True, help="Do not append to $GITHUB_STEP_SUMMARY.")
 @click.option("--allow-outside-root", is_flag=True, help="Allow {fromFile} references outside the manifests' directory.")
+@click.option("--allow-recent-use", is_flag=True,
+              help="Schedule the deletion of keys CloudTrail shows in use recently (or during their quarantine) "
+                   "instead of refusing; the saved plan records it.")
 @target_option
 @connection_options
 @user_errors
-def plan(paths, fmt, out, no_step_summary, allow_outside_root, targets, profile, region, endpoint_url, sandbox,
-         sandbox_dir):
+def plan(paths, fmt, out, no_step_summary, allow_outside_root, allow_recent_use, targets, profile, region, endpoint_url,
+         sandbox, sandbox_dir):
     """Show what apply would change. Exit 0 no changes, 2 changes, 1 error.
 
     With a reconciler.yaml beside the manifests (or --target), every account and region they name
@@ -40,7 +43,7 @@ def plan(paths, fmt, out, no_step_summary, allow_outside_root, targets, profile,
     from reconciler.plan.fleet_render import RENDERERS
 
     target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
-    result = _make(list(paths), target, targets, allow_outside_root)
+    result = _make(list(paths), target, targets, allow_outside_root, allow_recent_use)
     print_plan(result.plan, fmt)
     if out:
         save_plan(result.plan, out)
@@ -53,7 +56,7 @@ def plan(paths, fmt, out, no_step_summary, allow_outside_root, targets, profile,
     sys.exit(EXIT_CHANGES if result.plan.has_changes else EXIT_OK)
 
 
-def _make(paths: list[str], target, targets: tuple[str, ...], allow_outside_root: bool):
+def _make(paths: list[str], target, targets: tuple[str, ...], allow_outside_root: bool, allow_recent_use: bool):
     """The plan of one target (as always) or, with a reconciler.yaml or --target, of the fleet."""
     from reconciler.plan.fleet import fleet_config, parse_targets, plan_fleet
 
@@ -62,11 +65,12 @@ def _make(paths: list[str], target, targets: tuple[str, ...], allow_outside_root
     if config is None:
         from reconciler.plan.make import make_plan
 
-        return make_plan(paths, target, allow_outside_root=allow_outside_root)
+        return make_plan(paths, target, allow_outside_root=allow_outside_root, allow_recent_use=allow_recent_use)
     from reconciler.aws.reach import Reach
 
     with Reach(target) as reach:
-        return plan_fleet(paths, target, config, only=only, allow_outside_root=allow_outside_root, reach=reach)
+        return plan_fleet(paths, target, config, only=only, allow_outside_root=allow_outside_root, reach=reach,
+                          allow_recent_use=allow_recent_use)
 
 
 def append_step_summary(path: str, text: str) -> None:

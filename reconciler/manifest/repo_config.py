@@ -113,7 +113,8 @@ def config_problems(data: Any) -> list[str]:
         if entry is None:
             continue  # the default chain, said explicitly
         if not isinstance(entry, dict):
-            problems.append(f"{where}: expected {{profile: NAME}} or {{roleArn: ARN, externalId: ..., sessionName: ...}}")
+            problems.append(f"{where}: expected {{profile: NAME}} or "
+                            "{roleArn: ARN, externalId: ..., sessionName: ...}")
             continue
         before = len(problems)
         problems += [f"{where}.{k}: unknown field; expected one of {', '.join(sorted(_ACCESS_FIELDS))}"

@@ -105,6 +105,7 @@ def connect_target(reach: Reach, config, group: FleetTarget) -> tuple[Connection
     access: AccountAccess = config.access(group.account)
     conn = reach.connection(group.region, access, group.account)
     conn.kms  # noqa: B018 - the client, made now
+    conn.client("cloudtrail")  # the evidence of use of keys a decommission schedules for deletion
     actual = conn.account_id()
     if group.account and actual != group.account:
         raise UserError(f"{access.describe()} reaches account {actual}, not {group.account}: the stores of "
@@ -130,7 +131,7 @@ def target_error(exc: BaseException) -> str:
 
 
 def plan_fleet(paths: Sequence[str], target: Target, config, *, only: Sequence[tuple[str, str]] = (),
-               allow_outside_root: bool = False, reach: Reach,
+               allow_outside_root: bool = False, reach: Reach, allow_recent_use: bool = False,
                on_target: Callable[[str], None] | None = None) -> FleetResult:
     """Plan every target of ``paths`` (or the ``only`` ones) through ``reach``."""
     from datetime import datetime, timezone
@@ -158,7 +159,7 @@ def plan_fleet(paths: Sequence[str], target: Target, config, *, only: Sequence[t
         group, conn = job
         wanted = desired_of(group, paths, allow_outside_root)
         live = read_live_state(conn, wanted)
-        plan = build_plan(wanted, live, conn.now(), list(paths), conn.identity())
+        plan = build_plan(wanted, live, conn.now(), list(paths), conn.identity(), allow_recent_use=allow_recent_use)
         return Section(account=conn.account_id(), region=group.region, plan=plan), wanted
 
     connections = {}
@@ -177,7 +178,8 @@ def plan_fleet(paths: Sequence[str], target: Target, config, *, only: Sequence[t
                 on_target(section.id)
     ordered = tuple(sections[i] for i in sorted(sections))
     made = [s.plan.created_at for s in ordered if s.plan and s.plan.created_at]
-    plan = FleetPlan(sections=ordered, created_at=min(made) if made else datetime.now(timezone.utc).replace(microsecond=0),
+    created = min(made) if made else datetime.now(timezone.utc).replace(microsecond=0)
+    plan = FleetPlan(sections=ordered, created_at=created,
                      tool_version=__version__, manifest_paths=tuple(paths),
                      config_path=str(config.path) if config.path else None)
     return FleetResult(plan=plan, desired=desired, connections=connections)
