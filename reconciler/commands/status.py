@@ -21,22 +21,23 @@ def status(paths, fmt, targets, profile, region, endpoint_url, sandbox, sandbox_
     earliest DeletionDate of a key pending deletion, and managed or not. Read-only. With a
     reconciler.yaml beside the manifests (or --target), every account and region, one table each.
     """
-    from reconciler.aws.targets import make_target
+    from reconciler.aws.targets import make_target, sandbox_location
     from reconciler.live.status import RENDERERS, build_status
     from reconciler.plan.make import read_declared_and_live
 
-    target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
     from reconciler.plan.fleet import fleet_config
 
+    target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
+    where = {"endpoint": endpoint_url, "sandbox": sandbox_location(sandbox_dir) if sandbox else None}
     config = fleet_config(list(paths), targets)
     if config is not None:
-        _fleet_status(list(paths), target, config, targets, fmt)
+        _fleet_status(list(paths), target, config, targets, fmt, where)
         return
     declared, live = read_declared_and_live(target, list(paths))
-    click.echo(RENDERERS[fmt](build_status(live, declared)), nl=False)
+    click.echo(RENDERERS[fmt](build_status(live, declared, where)), nl=False)
 
 
-def _fleet_status(paths, target, config, targets, fmt) -> None:
+def _fleet_status(paths, target, config, targets, fmt, where) -> None:
     """One table per account and region; a target that cannot be read says why (exit 1)."""
     import json
     import sys
@@ -52,13 +53,13 @@ def _fleet_status(paths, target, config, targets, fmt) -> None:
     if fmt == "json":
         click.echo(json.dumps({"targets": [
             {"id": ident, **({"error": live} if isinstance(live, str) else
-                             {"status": build_status(live, declared).to_dict()})}
+                             {"status": build_status(live, declared, where).to_dict()})}
             for ident, declared, live in results]}, indent=2))
     else:
         for ident, declared, live in results:
             click.echo(printable(f"=== Target {ident} ==="))
             click.echo(printable(f"  cannot be read: {live}") + "\n" if isinstance(live, str)
-                       else RENDERERS["text"](build_status(live, declared)))
+                       else RENDERERS["text"](build_status(live, declared, where)))
     if failed:
         click.echo(f"Error: {len(failed)} target(s) could not be read: {', '.join(failed)}", err=True)
         sys.exit(1)

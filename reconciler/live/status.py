@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from reconciler.aws.cli_hint import aws_cli
 from reconciler.aws.connection_errors import fix_for
 from reconciler.display import printable
 from reconciler.live.model import QUARANTINE_TAG, LiveKey, LiveState
@@ -88,7 +89,8 @@ def _ordered_states(counts: Counter[str]) -> dict[str, int]:
     return {s: counts[s] for s in known + others}
 
 
-def build_status(live: LiveState, declared: dict[str, str] | None = None) -> StatusReport:
+def build_status(live: LiveState, declared: dict[str, str] | None = None,
+                 where: dict[str, Any] | None = None) -> StatusReport:
     """``declared``: store name -> its manifest's spec.state (present | absent), or None when no
     manifests were given."""
     rows = []
@@ -109,7 +111,7 @@ def build_status(live: LiveState, declared: dict[str, str] | None = None) -> Sta
             management=management, quarantine_since=starts[0] if starts else None,
             rescue=tuple({"key": k.xks_key_id or (k.aliases[0] if k.aliases else k.key_id), "keyId": k.key_id,
                           "deletionDate": _iso(ceil_seconds(k.deletion_date)) if k.deletion_date else None,
-                          "rescue": _rescue(k, management, live.region)}
+                          "rescue": _rescue(k, management, live.region, where)}
                          for k in sorted(store.keys, key=lambda k: k.key_id) if k.pending_deletion),
         ))
     missing = tuple(sorted(n for n, state in (declared or {}).items() if state == "present" and n not in live.stores))
@@ -117,11 +119,11 @@ def build_status(live: LiveState, declared: dict[str, str] | None = None) -> Sta
                         manifests_given=declared is not None, not_created=missing)
 
 
-def _rescue(key: LiveKey, management: str | None, region: str) -> str:
+def _rescue(key: LiveKey, management: str | None, region: str, where: dict[str, Any] | None) -> str:
     """What rescues a key pending deletion: the manifest change (the next apply cancels the
     deletion of a declared key), or, for a store no manifest names, KMS's own command."""
     declare = f"xksKeyId: {key.xks_key_id}" if key.xks_key_id else (f"alias: {key.aliases[0]}" if key.aliases else None)
-    command = f"aws kms cancel-key-deletion --key-id {key.key_id} --region {region}"
+    command = aws_cli(["kms", "cancel-key-deletion", "--key-id", key.key_id], region, where)
     if management in ("managed", "decommissioning") and declare:
         state = "set spec.state: present and " if management == "decommissioning" else ""
         return f"{state}declare the key under spec.keys ({declare}) in the store's manifest, then apply"

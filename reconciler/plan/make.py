@@ -85,7 +85,7 @@ def build_plan(desired: Desired, live, now: datetime, paths: list[str],
         tool_version=__version__, manifests_digest=desired.digest,
         live_digest=live.digest(only=set(managed)), manifest_paths=tuple(paths),
         managed_stores=tuple(managed), observed=live.to_dict(only=set(managed)), target=target or {},
-        allow_recent_use=allow_recent_use, rescue_window=schedules(desired.state, live, steps, now),
+        allow_recent_use=allow_recent_use, rescue_window=schedules(desired.state, live, steps, now, target),
     )
 
 

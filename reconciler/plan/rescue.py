@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from reconciler.aws.cli_hint import aws_cli
 from reconciler.live.model import LiveKey, LiveState
 from reconciler.plan.decommission import label, quarantine_start
 from reconciler.plan.desired import DesiredState, DesiredStore
 from reconciler.plan.model import Action, Step, ceil_seconds, iso
 
 
-def rescue_hint(store: DesiredStore | None, key: LiveKey, region: str) -> str:
+def rescue_hint(store: DesiredStore | None, key: LiveKey, region: str, where: dict[str, Any] | None = None) -> str:
     """The manifest change that rescues a key pending deletion (a declared key pending deletion
     is rescued by the next apply); the KMS command for a key no manifest can declare."""
     where = f" in {store.source.rsplit(':', 2)[0]}" if store is not None and store.source else ""
@@ -25,13 +26,14 @@ def rescue_hint(store: DesiredStore | None, key: LiveKey, region: str) -> str:
     elif key.aliases:
         declare = f"alias: {key.aliases[0]}"
     else:
-        return (f"aws kms cancel-key-deletion --key-id {key.key_id} --region {region} (no alias: a CloudHSM key "
-                "is declared by its alias)")
+        command = aws_cli(["kms", "cancel-key-deletion", "--key-id", key.key_id], region, where)
+        return f"{command} (no alias: a CloudHSM key is declared by its alias)"
     state = "set spec.state: present and " if store is not None and store.state == "absent" else ""
     return f"{state}declare the key under spec.keys ({declare}){where}, then apply"
 
 
-def schedules(desired: DesiredState, live: LiveState, steps: tuple[Step, ...], now: datetime) -> list[dict[str, Any]]:
+def schedules(desired: DesiredState, live: LiveState, steps: tuple[Step, ...], now: datetime,
+              where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One entry per store with keys pending deletion or being decommissioned."""
     wanted = {s.name: s for s in desired.stores}
     out = []
@@ -55,7 +57,7 @@ def schedules(desired: DesiredState, live: LiveState, steps: tuple[Step, ...], n
                           for s in mine)
             keys.append({"key": label(key), "keyId": key.key_id, "deletionDate": iso(ceil_seconds(date)),
                          "scheduled": not planned, "rescuedByThisPlan": rescued,
-                         "rescue": rescue_hint(want, key, live.region)})
+                         "rescue": rescue_hint(want, key, live.region, where)})
         if not keys and not (want.state == "absent" and want.quarantine_days and have.keys):
             continue
         entry: dict[str, Any] = {"store": name, "today": iso(now), "keys": keys}
