@@ -8,6 +8,7 @@ either.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -131,6 +132,7 @@ def describe_settings(settings: SandboxSettings) -> dict[str, Any]:
             "quotaOverrides": dict(faults.quota_overrides),
         },
         "seed": settings.seed,
+        **({"roles": sorted(settings.roles)} if getattr(settings, "roles", None) else {}),
     }
 
 
@@ -188,6 +190,20 @@ def seed_endpoint_service(seed: EndpointServiceSeed) -> Seeded:
     return Seeded(service.service_name, not existed)
 
 
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+def seed_role(settings: SandboxSettings, role_arn: str, external_id: str | None) -> str:
+    if not ROLE_ARN.match(role_arn or ""):
+        raise ControlError(f"{role_arn!r} is not a role ARN: expected arn:aws:iam::ACCOUNT:role/NAME")
+    roles = getattr(settings, "roles", None)
+    if roles is None:  # settings saved before roles existed
+        roles = settings.roles = {}
+    existed = roles.get(role_arn, ...) == (external_id or None)
+    roles[role_arn] = external_id or None
+    return ("role exists: " if existed else "role created: ") + role_arn + (" (with an external id)" if external_id else "")
+
+
 class SandboxControl(Protocol):
     def status(self) -> dict[str, Any]: ...
     def advance(self, seconds: float) -> str: ...
@@ -195,6 +211,7 @@ class SandboxControl(Protocol):
     def set_faults(self, change: FaultChange) -> dict[str, Any]: ...
     def seed_cluster(self, seed: ClusterSeed) -> Seeded: ...
     def seed_endpoint_service(self, seed: EndpointServiceSeed) -> Seeded: ...
+    def seed_role(self, role_arn: str, external_id: str | None) -> str: ...
 
 
 class LocalControl:
@@ -230,6 +247,11 @@ class LocalControl:
     def seed_endpoint_service(self, seed: EndpointServiceSeed) -> Seeded:
         with self.host.transaction():
             return seed_endpoint_service(seed)
+
+    def seed_role(self, role_arn: str, external_id: str | None) -> str:
+        """A role STS lets the sandbox's caller assume (see :mod:`reconciler.sandbox.sts`)."""
+        with self.host.transaction() as settings:
+            return seed_role(settings, role_arn, external_id)
 
 
 class EmbeddedControl(LocalControl):
@@ -299,6 +321,9 @@ class RemoteControl:
 
     def seed_endpoint_service(self, seed: EndpointServiceSeed) -> Seeded:
         return Seeded(**self._call("seed/vpc-endpoint-service", asdict(seed)))
+
+    def seed_role(self, role_arn: str, external_id: str | None) -> str:
+        return self._call("seed/role", {"roleArn": role_arn, "externalId": external_id})["seeded"]
 
 
 def _iso(moment) -> str:

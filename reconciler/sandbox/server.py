@@ -76,6 +76,8 @@ class ControlApp:
             return asdict(control.seed_cluster(_from_payload(ClusterSeed, payload)))
         if verb == "seed/vpc-endpoint-service":
             return asdict(control.seed_endpoint_service(_from_payload(EndpointServiceSeed, payload)))
+        if verb == "seed/role":
+            return {"seeded": control.seed_role(str(payload.get("roleArn")), payload.get("externalId"))}
         raise ControlError(f"unknown control verb {verb!r}")
 
 

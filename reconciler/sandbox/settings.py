@@ -89,6 +89,8 @@ class SandboxSettings:
     # "Custom key store resource quota: 10"); CreateCustomKeyStore beyond it: LimitExceededException
     custom_key_store_quota: int = 10
     faults: Faults = field(default_factory=Faults)
+    # the roles STS lets the sandbox's caller assume: role ARN -> the external id it requires (or None)
+    roles: dict[str, str | None] = field(default_factory=dict)
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
