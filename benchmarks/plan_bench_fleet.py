@@ -122,6 +122,7 @@ def run_fleet_row(row: FleetRow, args: argparse.Namespace, log) -> dict[str, Any
                   "calls": run["calls"], "throttled": run["throttled"], "memory": run["peak_rss_growth"],
                   "reads": run.get("reads", []), "floors": floors, "slowest": slowest,
                   "calls_of_slowest": run["target_calls"].get(slowest, {}),
+                  "target_calls": run["target_calls"],
                   "output_tail": run["output_tail"]}
         result.update(floors[slowest] if slowest else {"floor": float("nan"), "by_quota": 0.0, "chain": 0.0})
         return result
