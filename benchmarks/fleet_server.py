@@ -9,10 +9,10 @@ then prints one JSON line ``{"url": ...}`` and serves until its standard input c
 (the fleet row), and lets STS assume ``arn:aws:iam::ACCOUNT:role/reconciler`` in each account.
 
 Besides the KMS API and the sandbox control endpoint, it answers ``/_bench/*``:
-``GET /_bench/stats`` (call and throttle counters, calls per account and region, the process CPU time), ``POST /_bench/reset``
-(zeroes the counters and empties the quota buckets), ``POST /_bench/faults`` (latency_ms,
-quotas_enabled, quota_overrides; for the apply benchmark also throttle_rate, seed,
-connect_delay_seconds, disconnect_delay_seconds, custom_key_store_quota), ``POST /_bench/advance``
+``GET /_bench/stats`` (call and throttle counters, calls per account and region, the process CPU
+time), ``POST /_bench/reset`` (zeroes the counters and empties the quota buckets),
+``POST /_bench/faults`` (latency_ms, quotas_enabled, quota_overrides; for the apply benchmark also
+throttle_rate, seed, connect_delay_seconds, disconnect_delay_seconds, custom_key_store_quota), ``POST /_bench/advance``
 (moves the emulator clock by ``seconds``) and ``GET /_bench/inventory`` (what the account holds:
 stores by name, keys by store and XksKeyId, aliases; for the duplicate checks).
 """
