@@ -19,6 +19,7 @@ from reconciler.apply.guards import (
     check_live_unchanged,
     check_manifests_unchanged,
     check_plan_invariants,
+    check_preflight,
     check_saved_steps,
     check_target,
     preflight_secrets,
@@ -49,6 +50,8 @@ class ApplyRequest:
     lock_timeout_seconds: float = 0.0
     # SIGINT/SIGTERM: finish the steps in flight, start no other, release the lock (main thread only)
     handle_signals: bool = False
+    # apply even when a preflight check of an XKS proxy failed
+    skip_preflight: bool = False
 
 
 def limiter_for(conn: Connection):
@@ -164,6 +167,10 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
             plan = saved_plan
         else:
             plan = build_plan(desired, live, conn.now(), paths, conn.identity())
+            if not request.skip_preflight:
+                from reconciler.preflight import annotate
+
+                plan = annotate(plan, desired, conn=conn)
             if request.fmt == "text":
                 print_plan(plan, "text")
         if plan.refusals:
@@ -174,6 +181,7 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
             return 0
         check_plan_invariants(plan, desired)
         check_destroy(plan, request.allow_destroy)
+        check_preflight(plan, request.skip_preflight)
         if not saved and not request.auto_approve:
             if not request.stdin_isatty():
                 raise RefusedError("apply needs a confirmation, and there is no terminal to ask on: review the "

@@ -26,10 +26,12 @@ from reconciler.commands.support.options import DURATION, confirm, connection_op
                    "account and region, as Terraform's S3 backend does. --sandbox always locks with a local file.")
 @click.option("--lock-timeout", type=DURATION, default="0s", show_default=True,
               help="How long to wait for a lock another apply holds (e.g. 30s, 5m) before giving up.")
+@click.option("--skip-preflight", is_flag=True,
+              help="Apply even when a preflight check of an XKS proxy failed (see 'reconciler preflight').")
 @connection_options
 @user_errors
 def apply(args, auto_approve, allow_destroy, timeout, fmt, journal_path, no_journal, allow_outside_root, lock_table,
-          lock_timeout, profile, region, endpoint_url, sandbox, sandbox_dir):
+          lock_timeout, skip_preflight, profile, region, endpoint_url, sandbox, sandbox_dir):
     """Execute a plan: a saved PLANFILE exactly, or plan PATH... and apply after confirmation.
 
     Exit 0 converged, 2 applied but deferred steps remain (re-run after the date shown),
@@ -43,5 +45,6 @@ def apply(args, auto_approve, allow_destroy, timeout, fmt, journal_path, no_jour
         auto_approve=auto_approve, allow_destroy=allow_destroy, timeout_seconds=timeout,
         fmt=fmt, journal_path=None if no_journal else journal_path, allow_outside_root=allow_outside_root,
         lock_table=lock_table or None, lock_timeout_seconds=lock_timeout, handle_signals=True,
+        skip_preflight=skip_preflight,
     )
     sys.exit(run_apply(request, print_plan=print_plan, confirm=confirm))

@@ -27,14 +27,18 @@ from reconciler.commands.support.options import (
 @connection_options
 @user_errors
 def plan(paths, fmt, out, no_step_summary, allow_outside_root, profile, region, endpoint_url, sandbox, sandbox_dir):
-    """Show what apply would change. Exit 0 no changes, 2 changes, 1 error."""
+    """Show what apply would change, with a preflight of the XKS proxies its steps make KMS call.
+    Exit 0 no changes, 2 changes, 1 error (a refused change, a failed preflight check)."""
     from reconciler.aws.targets import make_target
     from reconciler.plan.files import save_plan
     from reconciler.plan.make import make_plan
     from reconciler.plan.render import render_markdown
 
+    from reconciler.preflight import annotate
+
     target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
     result = make_plan(list(paths), target, allow_outside_root=allow_outside_root)
+    result.plan = annotate(result.plan, result.desired, target=target)  # the XKS proxies the steps will call
     print_plan(result.plan, fmt)
     if out:
         save_plan(result.plan, out)
@@ -42,7 +46,7 @@ def plan(paths, fmt, out, no_step_summary, allow_outside_root, profile, region, 
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file and not no_step_summary:
         append_step_summary(summary_file, render_markdown(result.plan))
-    if result.plan.refusals:
+    if result.plan.refusals or result.plan.preflight_failures:
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_CHANGES if result.plan.has_changes else EXIT_OK)
 
@@ -66,6 +70,8 @@ def _apply_hint(plan, out: str) -> str:
     """How to apply a saved plan, with the flags this plan was made with."""
     if plan.refusals:
         return "; the plan refuses some changes: fix the manifests and plan again"
+    if plan.preflight_failures:
+        return "; a preflight check failed: fix the proxy or the manifests and plan again"
     if not plan.has_changes:
         return " (no changes to apply)"
     flags = given_flags(*CONNECTION_PARAMS, "allow_outside_root")
