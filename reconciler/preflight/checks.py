@@ -139,7 +139,7 @@ def check_keys(subject: Subject, route: Route) -> list[PreflightCheck]:
     proxy = client(subject, route)
     results = []
     for xks_key_id, creating in subject.keys:
-        result = proxy.metadata(xks_key_id, kms_operation="CreateKey")
+        result = proxy.metadata(xks_key_id)
         exception = key_exception(result)
         if exception is None:
             meta = result.value
