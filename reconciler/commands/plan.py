@@ -37,8 +37,9 @@ def plan(paths, fmt, out, no_step_summary, allow_outside_root, profile, region, 
     from reconciler.preflight import annotate
 
     target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
-    result = make_plan(list(paths), target, allow_outside_root=allow_outside_root)
-    result.plan = annotate(result.plan, result.desired, target=target)  # the XKS proxies the steps will call
+    # annotate: the preflight of the XKS proxies the steps make KMS call
+    result = make_plan(list(paths), target, allow_outside_root=allow_outside_root,
+                       annotate=lambda plan, desired, conn: annotate(plan, desired, conn=conn))
     print_plan(result.plan, fmt)
     if out:
         save_plan(result.plan, out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import ssl
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
 
@@ -39,7 +39,7 @@ class Subject:
     hostname: str
     uri_path: str
     access_key_id: str
-    secret: str  # never printed
+    secret: str = field(repr=False)  # never printed
     keys: tuple[tuple[str, bool], ...]  # (xksKeyId, a create_key step is planned for it)
     rotation: bool  # the steps send a new credential to a store that exists
 
