@@ -207,3 +207,24 @@ def test_a_plan_that_calls_no_proxy_has_no_preflight(cli, start) -> None:
     assert cli("apply", "--sandbox", "stores", "--auto-approve").code == 0
     run = cli("plan", "--sandbox", "stores", "--format", "json")
     assert run.code == 0 and "preflight" not in json.loads(run.out)
+
+
+def test_stores_that_need_no_check_cost_nothing() -> None:
+    """No step creates, connects or changes a store's proxy settings: annotate returns the plan as
+    it is, without a connection (None here would fail) and without the proxy client."""
+    from reconciler.plan.desired import DesiredKey, DesiredState, DesiredStore, DesiredXks
+    from reconciler.plan.model import Action, Plan, Step
+    from reconciler.preflight import annotate, stores_to_check
+
+    xks = DesiredXks("PUBLIC_ENDPOINT", f"https://{HOST}", "/kms/xks/v1", ACCESS_KEY_ID)
+    state = DesiredState("us-east-1", (DesiredStore("payments-xks", "EXTERNAL_KEY_STORE", xks=xks,
+                                                    keys=(DesiredKey("alias/a", "ext-key-0001"),)),))
+    desired = type("Desired", (), {"state": state})()
+    plan = Plan("us-east-1", (Step("payments-xks:update_key:ext-key-0001", Action.update_key, "payments-xks",
+                                   "description differs", key="ext-key-0001"),
+                              Step("payments-xks:update_store", Action.update_store, "payments-xks", "rename",
+                                   params={"changes": {"name": {"from": "a", "to": "b"}}})))
+    assert stores_to_check(plan, desired) == []
+    assert annotate(plan, desired, conn=None, target=None) is plan
+    connect = Step("payments-xks:connect_store", Action.connect_store, "payments-xks", "connect")
+    assert [s.name for s, _ in stores_to_check(Plan("us-east-1", (connect,)), desired)] == ["payments-xks"]
