@@ -9,7 +9,10 @@ then prints one JSON line ``{"url": ...}`` and serves until its standard input c
 Besides the KMS API and the sandbox control endpoint, it answers ``/_bench/*``:
 ``GET /_bench/stats`` (call and throttle counters, the process CPU time), ``POST /_bench/reset``
 (zeroes the counters and empties the quota buckets), ``POST /_bench/faults`` (latency_ms,
-quotas_enabled, quota_overrides).
+quotas_enabled, quota_overrides; for the apply benchmark also throttle_rate, seed,
+connect_delay_seconds, disconnect_delay_seconds, custom_key_store_quota), ``POST /_bench/advance``
+(moves the emulator clock by ``seconds``) and ``GET /_bench/inventory`` (what the account holds:
+stores by name, keys by store and XksKeyId, aliases; for the duplicate checks).
 """
 
 from __future__ import annotations
@@ -72,6 +75,29 @@ def build_fleet(stores: int, keys: int, unrelated: int) -> dict[str, Any]:
     return {"seconds": round(time.monotonic() - started, 2), "keys": len(backend.keys)}
 
 
+def inventory() -> dict[str, Any]:
+    from moto.kms.models import kms_backends
+
+    from reconciler.sandbox import backend as rules
+
+    backend = kms_backends[ACCOUNT][REGION]
+    stores = list(rules.custom_key_stores(backend).values())
+    names: dict[str, int] = {}
+    for store in stores:
+        names[store.name] = names.get(store.name, 0) + 1
+    keys: dict[str, int] = {}
+    xks: dict[tuple[str, str], int] = {}
+    for key in backend.keys.values():
+        store_id = getattr(key, "custom_key_store_id", None)
+        if store_id:
+            keys[store_id] = keys.get(store_id, 0) + 1
+            ident = (store_id, getattr(key, "xks_key_id", None) or key.id)
+            xks[ident] = xks.get(ident, 0) + 1
+    return {"stores": len(stores), "duplicate_stores": sum(n - 1 for n in names.values()),
+            "store_keys": sum(keys.values()), "duplicate_keys": sum(n - 1 for n in xks.values()),
+            "keys": len(backend.keys), "aliases": sum(len(k.aliases) for k in backend.keys.values())}
+
+
 class BenchApp:
     def __init__(self, app: Callable) -> None:
         self.app = app
@@ -88,19 +114,89 @@ class BenchApp:
         verb = path[len("/_bench/"):]
         result: dict[str, Any] = {}
         if verb == "stats":
-            result = {**responses.call_stats.snapshot(), "cpu": time.process_time()}
+            result = {**responses.call_stats.snapshot(), "quota_throttled": dict(QUOTA_REFUSALS),
+                      "cpu": time.process_time()}
         elif verb == "reset":
             responses.call_stats.reset()
             responses.quota_buckets.reset()
+            QUOTA_REFUSALS.clear()
         elif verb == "faults":
-            faults = current().faults
+            settings = current()
+            faults = settings.faults
             faults.latency_ms = float(payload.get("latency_ms", faults.latency_ms))
             faults.quotas_enabled = bool(payload.get("quotas_enabled", faults.quotas_enabled))
             faults.quota_overrides = dict(payload.get("quota_overrides", faults.quota_overrides))
+            faults.throttle_rate = float(payload.get("throttle_rate", faults.throttle_rate))
+            for name in ("connect_delay_seconds", "disconnect_delay_seconds"):
+                setattr(settings, name, float(payload.get(name, getattr(settings, name))))
+            settings.custom_key_store_quota = int(payload.get("custom_key_store_quota",
+                                                              settings.custom_key_store_quota))
+            if "seed" in payload:
+                settings.rng.seed(int(payload["seed"]))
             responses.quota_buckets.reset()
+        elif verb == "advance":
+            result = {"now": current().clock.advance(float(payload["seconds"])).isoformat()}
+        elif verb == "inventory":
+            result = inventory()
         data = json.dumps(result).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
+
+
+QUOTA_REFUSALS: dict[str, int] = {}  # operation -> requests refused for being over its quota
+
+
+def count_quota_refusals() -> None:
+    """Of the ThrottlingExceptions the emulator sends, count those for going over a quota (they took
+    no token from the quota, unlike the ones ``throttle_rate`` injects after the quota let them by)."""
+    from reconciler.sandbox import responses
+
+    take = responses.quota_buckets.take
+
+    def counting(account: str, region: str, operation: str, rate: float) -> bool:
+        if take(account, region, operation, rate):
+            return True
+        QUOTA_REFUSALS[operation] = QUOTA_REFUSALS.get(operation, 0) + 1
+        return False
+
+    responses.quota_buckets.take = counting  # type: ignore[method-assign]
+
+
+def index_moto_aliases() -> None:
+    """moto answers "does this alias exist" by looking through every key's aliases (twice per
+    CreateAlias): at 10,000 keys that is most of a CreateAlias's CPU, a cost of the emulator that KMS
+    does not have. An index of alias -> key id, checked against the keys, gives the same answers."""
+    from moto.kms.models import KmsBackend
+
+    create, update, delete = KmsBackend.create_alias, KmsBackend.update_alias, KmsBackend.delete_alias
+
+    def index(backend: Any) -> dict[str, str]:
+        if "_bench_aliases" not in backend.__dict__:
+            backend._bench_aliases = {name: key.id for key in backend.keys.values() for name in key.aliases}
+        return backend._bench_aliases
+
+    def alias_exists(self: Any, alias_name: str) -> bool:
+        key = self.keys.get(index(self).get(alias_name, ""))
+        return key is not None and alias_name in key.aliases
+
+    def create_alias(self: Any, target_key_id: str, alias_name: str) -> Any:
+        alias = create(self, target_key_id, alias_name)
+        index(self)[alias_name] = self.get_key_id(target_key_id)
+        return alias
+
+    def update_alias(self: Any, target_key_id: str, alias_name: str) -> Any:
+        alias = update(self, target_key_id, alias_name)
+        index(self)[alias_name] = self.get_key_id(target_key_id)
+        return alias
+
+    def delete_alias(self: Any, alias_name: str) -> None:
+        delete(self, alias_name)
+        index(self).pop(alias_name, None)
+
+    KmsBackend.alias_exists = alias_exists  # type: ignore[method-assign]
+    KmsBackend.create_alias = create_alias  # type: ignore[method-assign]
+    KmsBackend.update_alias = update_alias  # type: ignore[method-assign]
+    KmsBackend.delete_alias = delete_alias  # type: ignore[method-assign]
 
 
 def main(argv: list[str]) -> None:
@@ -111,6 +207,8 @@ def main(argv: list[str]) -> None:
     from reconciler.sandbox.server import make_app
 
     stores, keys, unrelated = (int(a) for a in argv[:3])
+    index_moto_aliases()
+    count_quota_refusals()
     app = make_app()  # installs the emulator into moto (and caches moto's per-request lookups)
     built = build_fleet(stores, keys, unrelated)
 

@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -184,12 +183,13 @@ def worker(spec: dict[str, Any]) -> None:
     print(json.dumps(result), flush=True)
 
 
-def run_worker(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, str(HERE / "plan_bench.py"), "--worker", json.dumps(spec)],
+def run_worker(spec: dict[str, Any], env: dict[str, str], script: str = "plan_bench.py") -> dict[str, Any]:
+    """``script --worker SPEC`` in a fresh process; the JSON line it prints last."""
+    done = subprocess.run([sys.executable, str(HERE / script), "--worker", json.dumps(spec)],
                           capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
-        raise SystemExit(f"the plan process failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        raise SystemExit(f"the {script} process failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     return json.loads(lines[-1])
 
 

@@ -2,7 +2,7 @@
 
 From the KMS Developer Guide's "Request quotas" table (docs/kms-rules.md, "Request quotas").
 Operations not listed are not limited here. A tiny neutral module: the product's rate limiter
-(reconciler.ratelimit) and the emulator (reconciler.sandbox.settings) both read it, and it imports
+(reconciler.aws.ratelimit) and the emulator (reconciler.sandbox.settings) both read it, and it imports
 nothing, so neither depends on the other through it.
 """
 

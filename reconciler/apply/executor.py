@@ -5,12 +5,20 @@ steps run in order on a worker of their own, bounded by the per-operation rate l
 store, a step runs only when every step it depends on succeeded (a failed step skips its
 dependents; a deferred one defers them).
 
-Creates are made safe to retry: CreateCustomKeyStore and CreateKey are not idempotent in KMS, so
-they go through a client with botocore's retries switched off, and before any retry the executor
-looks for what a lost response may have created (the store by name; the key by XksKeyId, or by
-the tag it sets on every key it creates).
+Every call goes through :class:`~reconciler.apply.retries.Caller` (botocore's own retries are off
+in the executor's client): the operation's token from the rate limiter, and retries with backoff
+per operation, a throttle lowering the rate of the operation throttled and no other. Every wait
+for a store's state, and every read of one, goes through the apply's one
+:class:`~reconciler.apply.watcher.StoreWatcher`, which reads all stores with one
+DescribeCustomKeyStores chain per poll.
 
-Every other write is made idempotent in effect, because botocore retries it after a lost response
+Creates are made safe to retry: CreateCustomKeyStore and CreateKey are not idempotent in KMS, so
+after an error that may have had an effect (a 5xx, a timeout, a dropped connection) they are not
+retried blindly: before any retry the executor looks for what a lost response may have created (the
+store by name; the key by XksKeyId, or by the tag it sets on every key it creates). A throttled
+create had no effect, and is simply retried.
+
+Every other write is made idempotent in effect, because the Caller retries it after a lost response
 (KMSInternalException is an HTTP 500): a Disconnect refused because the store is already
 disconnecting, a Delete answered "not found" after the store was described, a Connect refused
 because the first attempt's connection already ended FAILED, a ScheduleKeyDeletion or
@@ -24,128 +32,38 @@ SIGINT or SIGTERM) lets every store finish the step it is in and start no other.
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from reconciler.apply.waiters import Backoff, ConnectionFailed, WaitTimeout, wait_for_state
-from reconciler.aws.connection import Connection
+from reconciler.apply.key_steps import KeySteps
+from reconciler.apply.lookups import KeyLookups
+from reconciler.apply.outcomes import (  # noqa: F401  (re-exported: the executor's interface)
+    ApplyResult, Deferred, ExecutorOptions, Redactor, StepError, StepResult, StoreInputs)
+from reconciler.apply.retries import Caller, error_code, is_throttle, is_transient
+from reconciler.apply.waiters import (
+    ConnectionFailed, StoreDisappeared, WaitInterrupted, WaitTimeout)
+from reconciler.apply.watcher import StoreWatcher
+from reconciler.aws.connection import Connection, client_config
 from reconciler.aws.connection_errors import fix_for
 from reconciler.errors import UserError
 from reconciler.live.model import aware_utc
-from reconciler.plan.model import Plan, Step, ceil_seconds, iso
-from reconciler.plan.matching import MANAGED_TAG
-from reconciler.aws.ratelimit import RateLimiter
-
-RETRYABLE = {"ThrottlingException", "KMSInternalException", "DependencyTimeoutException",
-             "ServiceUnavailableException", "RequestLimitExceeded", "InternalFailure"}
-
-
-class StoreInputs(Protocol):
-    """Values only the manifests hold, resolved when a step needs them."""
-
-    def secret_access_key(self, store: str) -> str: ...
-    def key_store_password(self, store: str) -> str: ...
-    def trust_anchor(self, store: str) -> str: ...
-
-
-class StepError(Exception):
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class Deferred(Exception):
-    def __init__(self, until: datetime | None, message: str) -> None:
-        super().__init__(message)
-        self.until = until
-
-
-@dataclass
-class StepResult:
-    step: Step
-    outcome: str  # ok | failed | skipped | deferred
-    message: str = ""
-    error_code: str | None = None
-    elapsed: float = 0.0
-    deferred_until: datetime | None = None
-
-
-@dataclass
-class ApplyResult:
-    results: list[StepResult] = field(default_factory=list)
-
-    def by_outcome(self, outcome: str) -> list[StepResult]:
-        return [r for r in self.results if r.outcome == outcome]
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.by_outcome("failed") or self.by_outcome("skipped"))
-
-    @property
-    def deferred(self) -> list[StepResult]:
-        return self.by_outcome("deferred")
-
-    def rerun_after(self) -> datetime | None:
-        dates = [r.deferred_until for r in self.deferred if r.deferred_until]
-        return max(dates) if dates else None
-
-
-class Redactor:
-    """Replaces every secret value the run resolved with "(sensitive)"."""
-
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, value: str) -> str:
-        if value:
-            with self._lock:
-                self._values.add(value)
-        return value
-
-    def __call__(self, text: str) -> str:
-        for value in sorted(self._values, key=len, reverse=True):
-            text = text.replace(value, "(sensitive)")
-        return text
-
-
-@dataclass
-class ExecutorOptions:
-    timeout_seconds: float = 20 * 60
-    limiter: RateLimiter = field(default_factory=RateLimiter)
-    create_attempts: int = 6
-    # every store's chain of steps on a worker of its own (the limiter keeps the shared quotas);
-    # a store's steps mostly wait (for a connection, a disconnection, a rate-limited call), so
-    # workers cost nothing while idle, and 20 stores take about as long as the busiest one
-    # unless a shared quota (e.g. ScheduleKeyDeletion's 15 per second) is the limit
-    max_parallel_stores: int = 64
-    backoff: Backoff = field(default_factory=Backoff)
-
+from reconciler.live.reader import read_stores
+from reconciler.plan.model import Plan, Step, iso
 
 EventSink = Callable[[dict[str, Any]], None]
-
-
-def _retryable(exc: ClientError) -> bool:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
-    return _code(exc) in RETRYABLE or status >= 500
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
 
 
 def _message(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Message", "") or str(exc)
 
 
-class Executor:
+class Executor(KeySteps):
     def __init__(self, conn: Connection, plan: Plan, inputs: StoreInputs, *, emit: EventSink,
                  options: ExecutorOptions | None = None, redactor: Redactor | None = None) -> None:
         self.conn = conn
@@ -154,20 +72,33 @@ class Executor:
         self.emit = emit
         self.options = options or ExecutorOptions()
         self.redact = redactor or Redactor()
-        self.kms = conn.kms
-        # creates: no botocore retries, our own lookup-before-retry loop instead
-        kwargs: dict[str, Any] = {"region_name": conn.region,
-                                  "config": Config(retries={"total_max_attempts": 1})}
+        # botocore's retries off: self.caller retries per operation (and creates look first)
+        kwargs: dict[str, Any] = {"region_name": conn.region, "config": client_config(retries=False)}
         if conn.endpoint_url:
             kwargs["endpoint_url"] = conn.endpoint_url
-        self.kms_once = conn.session.client("kms", **kwargs)
+        self.kms = conn.session.client("kms", **kwargs)
+        self.caller = Caller(self.options.limiter, sleep=conn.sleep, policy=self.options.retry)
+        self._stop = threading.Event()
+        # in the embedded sandbox, waiting moves the emulator clock (conn.sleep); else real time
+        self.watcher = StoreWatcher(lambda: read_stores(self.call), now=conn.now,
+                                    sleep=None if conn.sleep is time.sleep else conn.sleep,
+                                    stopped=self._stop.is_set, backoff=self.options.backoff)
         self._store_ids: dict[str, str] = {}
         self._key_ids: dict[tuple[str, str], str] = {}  # (store, ident) -> KeyId
-        # store -> the latest DeletionDate KMS gave a key this run scheduled (whole seconds, up)
-        self._deletions: dict[str, datetime] = {}
+        # KeyId -> CustomKeyStoreId of every key the run knows: the plan's observed keys and the
+        # keys this run created (a key's store never changes), for the lookups to skip
+        self._key_stores: dict[str, str] = {}
+        for store in (plan.observed or {}).get("stores", []):
+            self._store_ids[store["name"]] = store["id"]
+            for key in store.get("keys", []):
+                self._key_stores[key["keyId"]] = store["id"]
+        self.lookups = KeyLookups(self.call, self._key_stores.get)
+        # store -> {KeyId: the DeletionDate KMS gave it} for the keys this run scheduled: a
+        # deferred delete_store waits for these, not for the date the plan estimated when it was made
+        self._deletion_dates: dict[str, dict[str, datetime]] = {}
         self._failed_updates: set[str] = set()  # stores whose update_store failed in this run
+        self._created_entries: dict[str, dict] = {}  # stores this run created, until connected
         self._lock = threading.Lock()
-        self._stop = threading.Event()
 
     def stop(self) -> None:
         """Start no new step (each store finishes the step it is running); safe from a signal handler."""
@@ -178,23 +109,19 @@ class Executor:
         return self._stop.is_set()
 
     # -- calls ----------------------------------------------------------------------------
-    def call(self, operation: str, method: str, client: Any = None, **kwargs: Any) -> dict:
-        self.options.limiter.acquire(operation)
-        return getattr(client or self.kms, method)(**kwargs)
+    def call(self, operation: str, method: str, *, retry_errors: bool = True, **kwargs: Any) -> dict:
+        """One KMS call, rate-limited and retried per operation (see retries.py); with
+        ``retry_errors=False`` only throttles are retried (a create looks before it retries)."""
+        return self.caller(operation, lambda: getattr(self.kms, method)(**kwargs), retry_errors=retry_errors)
 
     def describe_store(self, store: str) -> dict | None:
-        try:
-            entries = self.call("DescribeCustomKeyStores", "describe_custom_key_stores",
-                                CustomKeyStoreName=store)["CustomKeyStores"]
-        except ClientError as exc:
-            if _code(exc) == "CustomKeyStoreNotFoundException":
-                return None
-            raise
-        if entries:
+        """The store's entry, from a read of all stores started after this call (shared with the
+        other steps asking meanwhile)."""
+        entry = self.watcher.describe(store)
+        if entry is not None:
             with self._lock:
-                self._store_ids[store] = entries[0]["CustomKeyStoreId"]
-            return entries[0]
-        return None
+                self._store_ids[store] = entry["CustomKeyStoreId"]
+        return entry
 
     def store_id(self, store: str) -> str:
         with self._lock:
@@ -207,21 +134,18 @@ class Executor:
         return entry["CustomKeyStoreId"]
 
     def wait(self, store: str, want: set[str], fail: set[str], step: Step) -> dict:
-        def describe() -> dict:
-            entry = self.describe_store(store)
-            if entry is None:
-                raise StepError(f"store {store} disappeared while waiting", "CustomKeyStoreNotFoundException")
-            return entry
-
+        """Until the store is in ``want`` (the watcher polls every store at once)."""
         def on_poll(state: str, waited: float) -> None:
-            if self.stopped:
-                raise StepError(f"apply was interrupted while the store was {state}; KMS carries on, and the "
-                                "next apply picks it up from there", "Interrupted")
             self.emit({"event": "wait", "step": step.id, "state": state, "waited": round(waited, 1)})
 
-        return wait_for_state(describe, want=want, fail=fail, now=self.conn.now, sleep=self.conn.sleep,
-                              timeout_seconds=self.options.timeout_seconds, backoff=self.options.backoff,
-                              on_poll=on_poll)
+        try:
+            return self.watcher.wait(store, want, fail, timeout_seconds=self.options.timeout_seconds,
+                                     on_poll=on_poll)
+        except StoreDisappeared:
+            raise StepError(f"store {store} disappeared while waiting", "CustomKeyStoreNotFoundException") from None
+        except WaitInterrupted as stopped:
+            raise StepError(f"apply was interrupted while the store was {stopped.state}; KMS carries on, and "
+                            "the next apply picks it up from there", "Interrupted") from None
 
     def settle(self, store: str, step: Step) -> dict:
         """Wait out a transitional state (CONNECTING, DISCONNECTING) and return the entry."""
@@ -249,15 +173,19 @@ class Executor:
             if found is not None:
                 return found, False
             try:
-                return self.call(operation, method, client=self.kms_once, **kwargs), True
+                # throttles are retried inside (a throttled request had no effect); anything that
+                # may have had one comes back here, to look before the next attempt
+                return self.call(operation, method, retry_errors=False, **kwargs), True
             except ClientError as exc:
-                if not _retryable(exc):
+                if not (is_throttle(exc) or is_transient(exc)):
                     found = lookup()  # e.g. NameInUse after a lost response: adopt what exists
                     if found is not None:
                         return found, False
                     raise
                 last = exc
-            except (HTTPClientError, BotoConnectionError) as exc:
+            except BotoCoreError as exc:
+                if not is_transient(exc):
+                    raise
                 # a timeout or a dropped connection: the create may or may not have happened
                 last = exc
             self.conn.sleep(min(next(delays), 5.0))
@@ -300,6 +228,8 @@ class Executor:
         store_id = result["CustomKeyStoreId"]
         with self._lock:
             self._store_ids[step.store] = store_id
+            if created:
+                self._created_entries[step.store] = {"CustomKeyStoreId": store_id, "ConnectionState": "DISCONNECTED"}
         return f"created {store_id}" if created else f"found {store_id} (created by an earlier attempt)"
 
     def _connect_store(self, step: Step) -> str:
@@ -325,7 +255,12 @@ class Executor:
         return "; " + ", ".join(changed) + " as declared" if changed else ""
 
     def _connect(self, step: Step) -> str:
-        entry = self.settle(step.store, step)
+        with self._lock:
+            # a store this run just created is DISCONNECTED: no need to read it again (if someone
+            # connected it meanwhile, the Connect below is refused and the store read)
+            entry = self._created_entries.pop(step.store, None)
+        if entry is None:
+            entry = self.settle(step.store, step)
         if entry["ConnectionState"] == "CONNECTED":
             return "already CONNECTED"
         if entry["ConnectionState"] == "FAILED":
@@ -336,7 +271,7 @@ class Executor:
         except ClientError as exc:
             # refused in FAILED or DISCONNECTING: a retry after a lost response can find the first
             # attempt's connection already ended FAILED; report its ConnectionErrorCode
-            if _code(exc) != "CustomKeyStoreInvalidStateException":
+            if error_code(exc) != "CustomKeyStoreInvalidStateException":
                 raise
             now = self.describe_store(step.store)
             if now is None or now["ConnectionState"] not in ("FAILED", "CONNECTING", "CONNECTED"):
@@ -364,7 +299,7 @@ class Executor:
             except ClientError as exc:
                 # refused in DISCONNECTING or DISCONNECTED: after a lost response, botocore's retry
                 # finds the first attempt's disconnection under way; that is this step done
-                if _code(exc) != "CustomKeyStoreInvalidStateException":
+                if error_code(exc) != "CustomKeyStoreInvalidStateException":
                     raise
                 now = self.describe_store(step.store)
                 if now is None or now["ConnectionState"] not in ("DISCONNECTED", "DISCONNECTING"):
@@ -394,141 +329,6 @@ class Executor:
         self.call("UpdateCustomKeyStore", "update_custom_key_store", **kwargs)
         return "updated " + ", ".join(sorted(p.get("changes", {}))) if p.get("changes") else "updated"
 
-    def _find_key(self, store: str, store_id: str, ident: str, xks_key_id: str | None) -> str | None:
-        """Find a key of the store by XksKeyId, or by the tag this tool sets on keys it creates."""
-        kwargs: dict[str, Any] = {"Limit": 1000}
-        while True:
-            page = self.call("ListKeys", "list_keys", **kwargs)
-            for entry in page.get("Keys", []):
-                try:
-                    meta = self.call("DescribeKey", "describe_key", KeyId=entry["KeyId"])["KeyMetadata"]
-                except ClientError as exc:
-                    if _code(exc) == "NotFoundException":
-                        continue
-                    raise
-                if meta.get("CustomKeyStoreId") != store_id:
-                    continue
-                if meta.get("KeyState") == "PendingDeletion":
-                    continue  # never what this run created
-                if xks_key_id and (meta.get("XksKeyConfiguration") or {}).get("Id") == xks_key_id:
-                    return meta["KeyId"]
-                if not xks_key_id:
-                    tags = self.call("ListResourceTags", "list_resource_tags", KeyId=meta["KeyId"]).get("Tags", [])
-                    if any(t["TagKey"] == MANAGED_TAG and t["TagValue"] == ident for t in tags):
-                        return meta["KeyId"]
-            if not page.get("Truncated"):
-                return None
-            kwargs["Marker"] = page["NextMarker"]
-
-    def _create_key(self, step: Step) -> str:
-        p = step.params
-        store_id = self.store_id(step.store)
-        tags = [{"TagKey": k, "TagValue": v} for k, v in sorted(p.get("tags", {}).items())]
-        tags.append({"TagKey": MANAGED_TAG, "TagValue": step.key})
-        kwargs: dict[str, Any] = {"CustomKeyStoreId": store_id, "Origin": p["origin"],
-                                  "KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT",
-                                  "Description": p.get("description", ""), "Tags": tags}
-        if p.get("xksKeyId"):
-            kwargs["XksKeyId"] = p["xksKeyId"]
-        def lookup():
-            key_id = self._find_key(step.store, store_id, step.key, p.get("xksKeyId"))
-            return {"KeyMetadata": {"KeyId": key_id}} if key_id else None
-
-        result, created = self.create_with_lookup("CreateKey", "create_key", lookup, kwargs, look_first=False)
-        key_id = result["KeyMetadata"]["KeyId"]
-        with self._lock:
-            self._key_ids[(step.store, step.key)] = key_id
-        if not p.get("enabled", True):
-            self.call("DisableKey", "disable_key", KeyId=key_id)
-        return f"created {key_id}" if created else f"found {key_id} (created by an earlier attempt)"
-
-    def _key_id(self, step: Step, ident: str | None = None) -> str:
-        if step.params.get("keyId"):
-            return step.params["keyId"]
-        with self._lock:
-            key_id = self._key_ids.get((step.store, ident or step.key))
-        if key_id is None:
-            key_id = self._find_key(step.store, self.store_id(step.store), ident or step.key,
-                                    ident if step.params.get("origin") == "EXTERNAL_KEY_STORE" else None)
-        if key_id is None:
-            raise StepError(f"cannot find key {ident or step.key} in store {step.store}", "NotFoundException")
-        return key_id
-
-    def _create_alias(self, step: Step) -> str:
-        p = step.params
-        key_id = p.get("keyId") or self._key_id(step, p["targetKey"])
-        if p.get("update"):
-            self.call("UpdateAlias", "update_alias", AliasName=p["alias"], TargetKeyId=key_id)
-            return f"{p['alias']} -> {key_id}"
-        try:
-            self.call("CreateAlias", "create_alias", AliasName=p["alias"], TargetKeyId=key_id)
-        except ClientError as exc:
-            if _code(exc) != "AlreadyExistsException":
-                raise
-            aliases = self.call("ListAliases", "list_aliases", KeyId=key_id).get("Aliases", [])
-            if not any(a["AliasName"] == p["alias"] for a in aliases):
-                raise
-        return f"{p['alias']} -> {key_id}"
-
-    def _update_key(self, step: Step) -> str:
-        p = step.params
-        key_id = p["keyId"]
-        done = []
-        if "enabled" in p:
-            if p["enabled"]:
-                self.call("EnableKey", "enable_key", KeyId=key_id)
-            else:
-                self.call("DisableKey", "disable_key", KeyId=key_id)
-            done.append("enabled" if p["enabled"] else "disabled")
-        if "description" in p:
-            self.call("UpdateKeyDescription", "update_key_description", KeyId=key_id, Description=p["description"])
-            done.append("description")
-        if p.get("setTags"):
-            self.call("TagResource", "tag_resource", KeyId=key_id,
-                      Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(p["setTags"].items())])
-            done.append("tags set")
-        if p.get("removeTags"):
-            self.call("UntagResource", "untag_resource", KeyId=key_id, TagKeys=list(p["removeTags"]))
-            done.append("tags removed")
-        return ", ".join(done)
-
-    def _schedule_key_deletion(self, step: Step) -> str:
-        p = step.params
-        try:
-            result = self.call("ScheduleKeyDeletion", "schedule_key_deletion", KeyId=p["keyId"],
-                               PendingWindowInDays=int(p["pendingWindowInDays"]))
-        except ClientError as exc:
-            if _code(exc) == "KMSInvalidStateException":
-                meta = self.call("DescribeKey", "describe_key", KeyId=p["keyId"])["KeyMetadata"]
-                if meta.get("KeyState") == "PendingDeletion":
-                    return f"already pending deletion until {self._deletion(step.store, meta.get('DeletionDate'))}"
-            raise
-        return f"pending deletion until {self._deletion(step.store, result.get('DeletionDate'))}"
-
-    def _deletion(self, store: str, date: Any) -> str | None:
-        """Note a key's DeletionDate for the store's deferred delete_store; printed rounded up to
-        the second, as every date the tool prints (the key is not gone before it)."""
-        when = aware_utc(date)
-        if when is None:
-            return None
-        when = ceil_seconds(when)
-        with self._lock:
-            if store not in self._deletions or when > self._deletions[store]:
-                self._deletions[store] = when
-        return iso(when)
-
-    def _cancel_key_deletion(self, step: Step) -> str:
-        try:
-            self.call("CancelKeyDeletion", "cancel_key_deletion", KeyId=step.params["keyId"])
-        except ClientError as exc:
-            if _code(exc) != "KMSInvalidStateException":
-                raise
-            meta = self.call("DescribeKey", "describe_key", KeyId=step.params["keyId"])["KeyMetadata"]
-            if meta.get("KeyState") == "PendingDeletion":
-                raise
-            return f"not pending deletion ({meta.get('KeyState')})"
-        return "rescued: deletion cancelled, the key is Disabled until enabled"
-
     def _delete_store(self, step: Step) -> str:
         entry = self.describe_store(step.store)
         if entry is None:
@@ -541,34 +341,35 @@ class Executor:
         try:
             self.call("DeleteCustomKeyStore", "delete_custom_key_store", CustomKeyStoreId=entry["CustomKeyStoreId"])
         except ClientError as exc:
-            if _code(exc) == "CustomKeyStoreNotFoundException":
+            if error_code(exc) == "CustomKeyStoreNotFoundException":
                 # it was there a moment ago: botocore's retry after a lost response finds it deleted
                 return f"deleted {entry['CustomKeyStoreId']}"
-            if _code(exc) != "CustomKeyStoreHasCMKsException":
+            if error_code(exc) != "CustomKeyStoreHasCMKsException":
                 raise
-            until = self._latest_deletion_date(entry["CustomKeyStoreId"])
-            until = ceil_seconds(until) if until else None
+            until = self._latest_deletion_date(step.store, entry["CustomKeyStoreId"])
             raise Deferred(until, "the store still holds keys; KMS deletes it only after its last key is gone") from None
         return f"deleted {entry['CustomKeyStoreId']}"
 
-    def _latest_deletion_date(self, store_id: str) -> datetime | None:
-        latest = None
-        kwargs: dict[str, Any] = {"Limit": 1000}
-        while True:
-            page = self.call("ListKeys", "list_keys", **kwargs)
-            for entry in page.get("Keys", []):
-                try:
-                    meta = self.call("DescribeKey", "describe_key", KeyId=entry["KeyId"])["KeyMetadata"]
-                except ClientError:
+    def _latest_deletion_date(self, store: str, store_id: str) -> datetime | None:
+        """The last DeletionDate of the store's keys; None if one of them is not pending deletion.
+
+        What the run knows comes first: the dates KMS gave the keys this run scheduled; then the
+        other keys the run knows in the store (the plan's, this run's), described together: one
+        of them not pending deletion is the answer, without a scan; then the keys of the region
+        the run cannot place (one may have been made in the store since the plan)."""
+        with self._lock:
+            dates = dict(self._deletion_dates.get(store, {}))
+            known = {k for k, s in self._key_stores.items() if s == store_id}
+        described = self.lookups.describe_many(sorted(known - set(dates)))
+        for metas in itertools.chain([described], self.lookups.scan(store_id, skip=known | set(dates))):
+            for meta in metas:
+                if meta.get("CustomKeyStoreId") != store_id:
                     continue
-                if meta.get("CustomKeyStoreId") == store_id:
-                    date = aware_utc(meta.get("DeletionDate"))
-                    if date is None:
-                        return None  # a key not pending deletion: no date to wait for
-                    latest = date if latest is None or date > latest else latest
-            if not page.get("Truncated"):
-                return latest
-            kwargs["Marker"] = page["NextMarker"]
+                date = aware_utc(meta.get("DeletionDate"))
+                if date is None:
+                    return None  # a key not pending deletion: no date to wait for
+                dates[meta["KeyId"]] = date
+        return max(dates.values(), default=None)
 
     # -- the run --------------------------------------------------------------------------
     def _event(self, step: Step, event: str, **extra: Any) -> None:
@@ -595,7 +396,7 @@ class Executor:
                                 f"timed out after {self.options.timeout_seconds:.0f}s ({exc}); raise --timeout "
                                 "or re-run apply later", error_code="Timeout")
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             result = StepResult(step, "failed", f"{code}: {_message(exc)}", error_code=code)
         except UserError as exc:  # a secret reference that cannot be resolved any more
             result = StepResult(step, "failed", str(exc), error_code="InputError")
@@ -622,15 +423,14 @@ class Executor:
                 result = StepResult(step, "skipped", "not started: apply was interrupted")
                 self._event(step, "skipped", message=result.message)
             elif step.deferred_until is not None and step.deferred_until > now:
-                until = self._deferred_date(step)
+                until = self._deferred_until(step, step.deferred_until)
                 result = StepResult(step, "deferred", f"deferred until {iso(until)}", deferred_until=until)
                 self._event(step, "deferred", message=result.message, deferredUntil=iso(until))
             elif blockers:
                 first = blockers[0]
                 if all(b.outcome == "deferred" for b in blockers):
-                    until = max((b.deferred_until for b in blockers if b.deferred_until), default=None)
-                    if step.action.value == "delete_store" and until is not None:
-                        until = self._deferred_date(replace(step, deferred_until=until))
+                    until = self._deferred_until(
+                        step, max((b.deferred_until for b in blockers if b.deferred_until), default=None))
                     result = StepResult(step, "deferred", f"waits for {first.step.id}", deferred_until=until)
                     self._event(step, "deferred", message=result.message, deferredUntil=iso(until))
                 else:
@@ -643,23 +443,28 @@ class Executor:
             results.append(result)
         return results
 
-    def _deferred_date(self, step: Step) -> datetime:
-        """The plan's date, or later when the keys this run scheduled are due later (the plan
-        estimated their dates when it was made; KMS set them when the steps ran)."""
-        with self._lock:
-            scheduled = self._deletions.get(step.store)
-        return max(step.deferred_until, scheduled) if scheduled else step.deferred_until  # type: ignore[type-var]
-
     def run(self) -> ApplyResult:
         by_store: dict[str, list[Step]] = {}
         for step in self.plan.steps:
             by_store.setdefault(step.store, []).append(step)
         outcomes: dict[str, StepResult] = {}
-        if len(by_store) <= 1 or self.options.max_parallel_stores <= 1:
-            chains = [self._run_store(steps, outcomes) for steps in by_store.values()]
-        else:
-            with ThreadPoolExecutor(max_workers=min(self.options.max_parallel_stores, len(by_store))) as pool:
-                chains = list(pool.map(lambda steps: self._run_store(steps, outcomes), by_store.values()))
+
+        def chain(steps: list[Step]) -> list[StepResult]:
+            with self.watcher.participant():
+                return self._run_store(steps, outcomes)
+
+        try:
+            if len(by_store) <= 1 or self.options.max_parallel_stores <= 1:
+                chains = []
+                for steps in by_store.values():
+                    self.watcher.expect(1)
+                    chains.append(chain(steps))
+            else:
+                self.watcher.expect(len(by_store))
+                with ThreadPoolExecutor(max_workers=min(self.options.max_parallel_stores, len(by_store))) as pool:
+                    chains = list(pool.map(chain, by_store.values()))
+        finally:
+            self.watcher.close()
         order = {step.id: i for i, step in enumerate(self.plan.steps)}
         results = sorted((r for chain in chains for r in chain), key=lambda r: order[r.step.id])
         return ApplyResult(results)

@@ -1,7 +1,9 @@
 """The apply journal: one JSON object per step event, appended to plans/journal.jsonl.
 
-Each line is flushed and fsynced as it is written, so a run killed at any point leaves a journal
-that says what it did up to there. Messages pass through the redactor before they are written.
+Each line is flushed and fsynced before its write returns, so a run killed at any point leaves a
+journal that says what it did up to there; the stores' workers writing at the same moment share
+one fsync (a group commit) instead of queueing for one each. Messages pass through the redactor
+before they are written.
 
 A run that has a ``run-start`` line and no ``run-end`` line was interrupted (killed, or its machine
 went away); :func:`interrupted_run` finds the last such run for the next apply to mention. A kill
@@ -38,7 +40,10 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike | None, *, warn: Callable[[str], None] = _warn) -> None:
         self.path = Path(path) if path else None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the file and the line count
+        self._sync_lock = threading.Lock()  # one fsync at a time
+        self._written = 0  # lines flushed
+        self._synced = 0  # lines known to be on disk
         self._fh = None
         self._warn = warn
         if self.path is not None:
@@ -54,9 +59,30 @@ class Journal:
             try:
                 self._fh.write(line + "\n")
                 self._fh.flush()
-                os.fsync(self._fh.fileno())
             except OSError as exc:
                 self._give_up(exc)
+                return
+            self._written += 1
+            mine = self._written
+        self._sync(mine)
+
+    def _sync(self, line: int) -> None:
+        """Return once line number ``line`` is on disk: whoever fsyncs, fsyncs every line flushed so far."""
+        with self._sync_lock:
+            if self._synced >= line:
+                return  # another writer's fsync covered it
+            with self._lock:
+                fh, upto = self._fh, self._written
+            if fh is None:
+                return
+            try:
+                os.fsync(fh.fileno())
+            except (OSError, ValueError) as exc:  # ValueError: closed meanwhile by a failed write
+                with self._lock:
+                    if self._fh is fh and isinstance(exc, OSError):
+                        self._give_up(exc)
+                return
+            self._synced = upto
 
     def _give_up(self, exc: OSError) -> None:
         self._warn(f"cannot write the journal {self.path} ({exc.strerror or exc}); the apply carries on "
@@ -68,7 +94,7 @@ class Journal:
         self._fh = None
 
     def close(self) -> None:
-        with self._lock:
+        with self._sync_lock, self._lock:
             if self._fh is not None:
                 try:
                     self._fh.close()

@@ -34,9 +34,9 @@ class Progress:
     def __call__(self, event: dict[str, Any]) -> None:
         event = {k: (self.redact(v) if isinstance(v, str) else v) for k, v in event.items()}
         stamped = {"time": self.now().isoformat().replace("+00:00", "Z"), "run": self.run_id, **event}
+        if self.journal is not None and event.get("event") != "wait":
+            self.journal.write(stamped)  # outside the lock: concurrent steps share the journal's fsyncs
         with self._lock:
-            if self.journal is not None and event.get("event") != "wait":
-                self.journal.write(stamped)
             if self.fmt == "json":
                 self.stream.write(json.dumps(stamped, sort_keys=True, default=str) + "\n")
                 self.stream.flush()

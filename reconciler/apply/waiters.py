@@ -1,10 +1,12 @@
-"""Polling for KMS's asynchronous results (connect, disconnect) with bounded backoff."""
+"""What waiting for KMS's asynchronous results (connect, disconnect) can end in, and its backoff.
+
+The waiting itself is :class:`reconciler.apply.watcher.StoreWatcher`: one per apply, polling every
+store at once.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Callable
 
 
 class WaitTimeout(Exception):
@@ -15,6 +17,18 @@ class ConnectionFailed(Exception):
     def __init__(self, code: str | None) -> None:
         super().__init__(code or "unknown")
         self.code = code
+
+
+class StoreDisappeared(Exception):
+    """The store was not among the stores KMS listed while a step waited for it."""
+
+
+class WaitInterrupted(Exception):
+    """``stop()`` was called while a step waited; ``state`` is the store's last known state."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.state = state
 
 
 @dataclass
@@ -28,29 +42,3 @@ class Backoff:
         while True:
             yield delay
             delay = min(self.cap, delay * self.factor)
-
-
-def wait_for_state(describe: Callable[[], dict[str, Any]], *, want: set[str], fail: set[str],
-                   now: Callable[[], datetime], sleep: Callable[[float], None], timeout_seconds: float,
-                   backoff: Backoff | None = None,
-                   on_poll: Callable[[str, float], None] | None = None) -> dict[str, Any]:
-    """Poll ``describe()`` (a CustomKeyStoresListEntry) until ConnectionState is in ``want``.
-
-    A state in ``fail`` raises :class:`ConnectionFailed` with the ConnectionErrorCode; running out
-    of ``timeout_seconds`` (on the given clock) raises :class:`WaitTimeout`.
-    """
-    start = now()
-    for delay in (backoff or Backoff()).delays():
-        entry = describe()
-        state = entry.get("ConnectionState")
-        if state in want:
-            return entry
-        if state in fail:
-            raise ConnectionFailed(entry.get("ConnectionErrorCode"))
-        waited = (now() - start).total_seconds()
-        if waited >= timeout_seconds:
-            raise WaitTimeout(f"still {state} after {waited:.0f}s")
-        if on_poll:
-            on_poll(state or "?", waited)
-        sleep(min(delay, max(0.01, timeout_seconds - waited)))
-    raise AssertionError("unreachable")

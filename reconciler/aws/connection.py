@@ -42,14 +42,21 @@ def env_region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
-def client_config(max_pool_connections: int = 128) -> "Config":
+def client_config(max_pool_connections: int = 128, *, retries: bool = True) -> "Config":
+    """The configuration of every client this tool makes.
+
+    ``max_pool_connections``: as many connections as the reader may have calls in flight
+    (RateLimiter.concurrency's cap). ``retries``: botocore's "standard" mode, 8 attempts, for
+    throttling and 5xx errors with jittered exponential backoff, per call (the reader, status,
+    export, the lock). Not "adaptive": that mode slows the whole client down after any throttle,
+    although KMS's quotas are per operation. ``retries=False``: one attempt, for the executor,
+    whose :class:`reconciler.apply.retries.Caller` retries per operation (and whose creates must
+    look before they retry).
+    """
     from botocore.config import Config
 
-    # as many connections as the reader may have calls in flight (RateLimiter.concurrency's cap)
-    # botocore's adaptive mode retries throttling and 5xx errors with backoff and rate-limits
-    # the client after throttles; reads and writes add their own per-operation limiter on top.
     return Config(
-        retries={"mode": "adaptive", "max_attempts": 8},
+        retries={"mode": "standard", "max_attempts": 8} if retries else {"mode": "standard", "total_max_attempts": 1},
         max_pool_connections=max_pool_connections,
         user_agent_appid="reconciler",
     )

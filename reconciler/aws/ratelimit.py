@@ -15,6 +15,15 @@ with some jitter after they leave, and a client that sent at exactly the quota w
 would now and then arrive two requests too close together and be throttled. With the smaller
 burst and the headroom, requests that leave within the limit also arrive within it (as long as
 their delays spread by less than about half a second).
+
+The buckets also learn from throttles (:meth:`RateLimiter.throttled`, :meth:`RateLimiter.succeeded`):
+a ThrottlingException on one operation lowers the rate of that operation only, multiplicatively
+(:data:`DECREASE`), once per congestion event (a throttle of a request sent before the last cut is
+the same event), and each success raises it again by a fixed share of its ceiling
+(:data:`INCREASE`) until it is back at the quota: additive increase, multiplicative decrease, per
+operation. Counted in calls, not seconds, so it behaves the same at any quota. A throttle on
+CreateKey slows CreateKey, not DescribeKey (botocore's adaptive retry mode, by contrast, slows the
+whole client down after any throttle).
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ from reconciler.kms_quotas import KMS_DEFAULT_QUOTAS
 QUOTAS_ENV = "RECONCILER_KMS_QUOTAS"
 HEADROOM = 0.95  # fraction of the quota the client sends at
 BURST_SECONDS = 0.5  # the client's burst, in seconds of quota (KMS: about one second)
+DECREASE = 0.9  # a throttle multiplies the operation's rate by this...
+INCREASE = 0.025  # ...and each success adds this share of its ceiling back
+MIN_SHARE = 0.02  # the rate never goes below this share of the ceiling
 
 
 class TokenBucket:
@@ -46,6 +58,16 @@ class TokenBucket:
         self._sleep = sleep
         self._last = clock()
         self._lock = threading.Lock()
+
+    def set_rate(self, rate: float, burst: float) -> None:
+        """Change the rate (and burst) from now on; tokens already earned are kept, up to the new burst."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self.rate = float(rate)
+            self.capacity = float(burst)
+            self._tokens = min(self._tokens, self.capacity)
 
     def acquire(self) -> float:
         """Take one token, waiting as long as needed; returns the seconds waited.
@@ -111,13 +133,24 @@ class RateLimiter:
         self.headroom = headroom
         self.burst_seconds = burst_seconds
         self._buckets: dict[str, TokenBucket] = {}
+        self._cut_at: dict[str, float] = {}  # operation -> when its rate was last lowered
         self._lock = threading.Lock()
 
     def rate(self, operation: str) -> float | None:
-        """Requests per second this client sends ``operation`` at, at most (None: unlimited)."""
+        """Requests per second this client sends ``operation`` at, at most (None: unlimited): its
+        ceiling, below the quota by the headroom. A throttle lowers the current rate below it for a
+        while (:meth:`current_rate`)."""
         if not self.enabled or operation not in self.quotas:
             return None
         return self.quotas[operation] * self.headroom
+
+    def current_rate(self, operation: str) -> float | None:
+        """The rate ``operation`` is sent at now, after what throttles taught (None: unlimited)."""
+        bucket = self.bucket(operation)
+        return None if bucket is None else bucket.rate
+
+    def _burst(self, rate: float) -> float:
+        return max(1.0, rate * self.burst_seconds)
 
     def bucket(self, operation: str) -> TokenBucket | None:
         rate = self.rate(operation)
@@ -125,14 +158,45 @@ class RateLimiter:
             return None
         with self._lock:
             if operation not in self._buckets:
-                self._buckets[operation] = TokenBucket(rate, burst=max(1.0, rate * self.burst_seconds),
+                self._buckets[operation] = TokenBucket(rate, burst=self._burst(rate),
                                                        clock=self._clock, sleep=self._sleep)
             return self._buckets[operation]
 
-    def acquire(self, operation: str) -> None:
+    def acquire(self, operation: str) -> float:
+        """Wait for ``operation``'s token; returns when the request leaves (this limiter's clock),
+        to pass to :meth:`throttled` if it comes back throttled."""
         bucket = self.bucket(operation)
         if bucket is not None:
             bucket.acquire()
+        return self._clock()
+
+    def throttled(self, operation: str, sent_at: float | None = None) -> None:
+        """KMS throttled ``operation``: lower its rate by :data:`DECREASE`, unless the request was
+        sent before the last cut (the requests in flight at that moment are the same congestion
+        event, and must not cut it again)."""
+        bucket = self.bucket(operation)
+        if bucket is None:
+            return
+        ceiling = self.rate(operation) or bucket.rate
+        with self._lock:
+            last = self._cut_at.get(operation)
+            if sent_at is not None and last is not None and sent_at <= last:
+                return
+            self._cut_at[operation] = self._clock()
+            rate = max(ceiling * MIN_SHARE, bucket.rate * DECREASE)
+            bucket.set_rate(rate, self._burst(rate))
+
+    def succeeded(self, operation: str) -> None:
+        """A request of ``operation`` went through: raise its rate by :data:`INCREASE` of its ceiling,
+        up to the ceiling."""
+        bucket = self.bucket(operation)
+        if bucket is None:
+            return
+        ceiling = self.rate(operation) or bucket.rate
+        if bucket.rate < ceiling:
+            with self._lock:
+                rate = min(ceiling, bucket.rate + ceiling * INCREASE)
+                bucket.set_rate(rate, self._burst(rate))
 
     def concurrency(self, operations: Iterable[str], latency: float, *, slack: float = 1.5,
                     low: int = 4, high: int = 128) -> int:

@@ -145,13 +145,13 @@ def lifecycle(w: World) -> None:
 
 @pytest.fixture
 def no_real_waits(monkeypatch):
-    """botocore waits real seconds between retries and, in adaptive mode, before sending once it
-    has been throttled; the emulator's faults need no real time to pass, so the in-process tests
-    skip those waits (the retries themselves still happen). The CLI test below keeps them."""
-    from botocore.retries import bucket, standard
+    """The reader's botocore (standard mode) waits real seconds between retries; the emulator's
+    faults need no real time to pass, so the in-process tests skip those waits (the retries
+    themselves still happen). The CLI test below keeps them. (The executor's own backoff moves the
+    emulator clock: it costs no real time.)"""
+    from botocore.retries import standard
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
-    monkeypatch.setattr(bucket.TokenBucket, "acquire", lambda self, amount=1, block=True: True)
 
 
 def test_lifecycle_without_faults(tmp_path: Path):
@@ -239,14 +239,16 @@ def test_every_kind_of_write_survives_a_lost_response(tmp_path: Path, monkeypatc
 
 
 def test_create_under_faults_through_the_cli(cli_process):
-    """The create phase as a pipeline runs it: a new process per command with --sandbox, botocore's
-    real retry delays and adaptive rate limiting, faults injected by 'reconciler sandbox fault'
-    (the whole lifecycle under faults runs in process above: real retry delays make it slow)."""
+    """The create phase as a pipeline runs it: a new process per command with --sandbox, the reader's
+    real botocore retry delays and the executor's own retries, faults injected by 'reconciler
+    sandbox fault' (the whole lifecycle under faults runs in process above: real retry delays make
+    it slow)."""
     from tests.e2e.helpers import xks_manifest
 
     cli = cli_process
-    # a fifth of the calls fail; fewer of them throttled than in process, because botocore's
-    # adaptive mode answers each throttle by slowing the whole client down, in real seconds
+
+    # a fifth of the calls fail; fewer of them throttled than in process: the plan's read before
+    # the apply waits real seconds after each throttle (botocore's standard retries)
     assert cli("sandbox", "fault", "--throttle-rate", "0.05", "--error-rate", "0.15", "--latency-ms", "5",
                "--lost-response-rate", "0.2", "--seed", "7").code == 0
     cli.write("m/payments.yaml", xks_manifest())
