@@ -54,6 +54,19 @@ class ExportedFile:
 
 
 @dataclass
+class Source:
+    """Where the observed state came from when it is not KMS (e.g. a Terraform state): the files'
+    header says so, and it supplies what KMS would have reported."""
+
+    title: str  # "'reconciler export --from-terraform' from terraform.tfstate"
+    connection_note: str  # why the connection is what the manifest says
+    comments: dict[str, list[str]] = field(default_factory=dict)  # store name -> header lines
+    windows: dict[str, int] = field(default_factory=dict)  # store name -> deletion.pendingWindowDays
+    reporter: str = "KMS"  # who reported the values: "as KMS reports it"
+    secret_note: str = "KMS never returns it"  # why a secret is a reference
+
+
+@dataclass
 class Export:
     files: list[ExportedFile] = field(default_factory=list)
     # environment variables the manifests reference: name -> what to put in it
@@ -179,7 +192,7 @@ def _key_lines(key: LiveKey, commented: bool = False) -> list[str]:
 
 
 def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], taken_env: set[str],
-                    cert_path: str | None, notes: list[str]) -> str:
+                    cert_path: str | None, notes: list[str], source: Source | None = None) -> str:
     region = live.region
     read_at = live.read_at.isoformat().replace("+00:00", "Z") if isinstance(live.read_at, datetime) else "?"
     secrets: list[tuple[str, str]] = []
@@ -203,7 +216,8 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
         "  state: present",
     ]
     connection = CONNECTION_FOR_STATE.get(store.connection_state, "connected")
-    conn_note = f"KMS reports {store.connection_state}"
+    conn_note = source.connection_note if source else f"KMS reports {store.connection_state}"
+    reporter, secret_note = (source.reporter, source.secret_note) if source else ("KMS", "KMS never returns it")
     if store.connection_state == "FAILED":
         code = store.connection_error_code or "an unknown error"
         conn_note += (f" ({code}: {fix_for(store.connection_error_code)}). The plan proposes the repair: "
@@ -232,22 +246,22 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
         secret = secret_env("SECRET_ACCESS_KEY", "the XKS proxy's secret access key (43-64 base64 characters)")
         body += ["    credential:"]
         if x.access_key_id:
-            body.append(f"      accessKeyId: {scalar(x.access_key_id)}   # as KMS reports it; not a secret")
+            body.append(f"      accessKeyId: {scalar(x.access_key_id)}   # as {reporter} reports it; not a secret")
         else:
             access = secret_env("ACCESS_KEY_ID", "the XKS proxy's access key id (20-30 characters of A-Z, 2-7)")
-            body.append(f"      accessKeyId: {{fromEnv: {access}}}   # KMS did not report it")
-        body.append(f"      secretAccessKey: {{fromEnv: {secret}}}   # KMS never returns it: set {secret}")
+            body.append(f"      accessKeyId: {{fromEnv: {access}}}   # {reporter} did not report it")
+        body.append(f"      secretAccessKey: {{fromEnv: {secret}}}   # {secret_note}: set {secret}")
     if store.type == "AWS_CLOUDHSM":
         password = secret_env("KMSUSER_PASSWORD", "the kmsuser password of the CloudHSM cluster (7-32 characters)")
         body += ["  cloudHsm:", f"    clusterId: {scalar(store.cloudhsm_cluster_id or '')}"]
         pem = (store.trust_anchor_certificate or "").strip()
         if cert_path:
             body.append(f"    trustAnchorCertificate: {{fromFile: {cert_path}}}   # the cluster's customerCA.crt, "
-                        "as KMS reports it")
+                        f"as {reporter} reports it")
         else:
             body.append("    trustAnchorCertificate: |")
             body += [f"      {line.rstrip()}" for line in pem.splitlines()]
-        body.append(f"    keyStorePassword: {{fromEnv: {password}}}   # KMS never returns it: set {password}")
+        body.append(f"    keyStorePassword: {{fromEnv: {password}}}   # {secret_note}: set {password}")
 
     declared, pending, aliasless = [], [], []
     for key in sorted(store.keys, key=_key_label):
@@ -291,14 +305,22 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
             body += _comment(note, "    ")
         notes.append(f"{store.name}: {len(aliasless)} CloudHSM key(s) without an alias are not declared; see the "
                      "comment in the manifest")
+    window = source.windows.get(store.name) if source else None
     body += [
         "  deletion:",
+        f"    pendingWindowDays: {window}   # the keys' deletion_window_in_days" if window else
         f"    pendingWindowDays: {DEFAULT_PENDING_WINDOW_DAYS}   # KMS does not report the window used before; "
         "this applies to keys this tool schedules for deletion (7-30)",
     ]
 
-    out += _comment(f"Exported by 'reconciler export' from {region} at {read_at}: store {store.id} "
-                    f"({store.type}, {store.connection_state}, {len(store.keys)} key(s)).")
+    if source:
+        out += _comment(f"Exported by {source.title} ({region}, read {read_at}): store {store.id} "
+                        f"({store.type}, {len(store.keys)} key(s)).")
+        for line in source.comments.get(store.name, []):
+            out += _comment(line)
+    else:
+        out += _comment(f"Exported by 'reconciler export' from {region} at {read_at}: store {store.id} "
+                        f"({store.type}, {store.connection_state}, {len(store.keys)} key(s)).")
     exception = {"FAILED": " except the repair of its FAILED connection.",
                  "CONNECTING": " except a connect_store step that waits for the connection KMS is making."}
     out += _comment("Review it and commit it: 'reconciler plan' against the same account then shows no changes "
@@ -312,7 +334,8 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
 
 # -- the whole export --------------------------------------------------------------------------
 
-def build_export(live: LiveState, *, stores: list[str] | None = None, with_files: bool = True) -> Export:
+def build_export(live: LiveState, *, stores: list[str] | None = None, with_files: bool = True,
+                 source: Source | None = None) -> Export:
     """The manifests (and certificate files) for the live stores, in name order.
 
     ``stores`` restricts the export to those names (an unknown name is an error); ``with_files``
@@ -333,7 +356,7 @@ def build_export(live: LiveState, *, stores: list[str] | None = None, with_files
         if with_files and store.type == "AWS_CLOUDHSM" and store.trust_anchor_certificate:
             cert_path = f"{CERTS_DIR}/{base}-customerCA.crt"
             result.files.append(ExportedFile(cert_path, store.trust_anchor_certificate.strip() + "\n"))
-        text = _store_document(live, store, result.env, taken_env, cert_path, result.notes)
+        text = _store_document(live, store, result.env, taken_env, cert_path, result.notes, source)
         result.files.append(ExportedFile(f"{base}.yaml", text, store=name))
     return result
 
@@ -394,4 +417,4 @@ def render_stdout(export: Export) -> str:
     return "---\n".join(item.text for item in export.manifests)
 
 
-__all__ = ["Export", "ExportedFile", "build_export", "check_export", "render_stdout", "scalar", "write_export"]
+__all__ = ["Export", "ExportedFile", "Source", "build_export", "check_export", "render_stdout", "scalar", "write_export"]

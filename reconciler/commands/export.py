@@ -17,9 +17,13 @@ from reconciler.commands.support.options import CONNECTION_PARAMS, connection_op
                    "twice. Default: print every manifest to stdout.")
 @click.option("--store", "stores", multiple=True, metavar="NAME", help="Export only this store (repeatable).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist in --out.")
+@click.option("--from-terraform", "statefile", type=click.Path(dir_okay=False), metavar="STATEFILE",
+              help="Read the stores, keys and aliases from a Terraform state (terraform state pull, or terraform "
+                   "show -json) instead of KMS, and print the 'terraform state rm' lines that hand them over. "
+                   "Connects to nothing.")
 @connection_options
 @user_errors
-def export(out_dir, stores, force, profile, region, endpoint_url, sandbox, sandbox_dir) -> None:
+def export(out_dir, stores, force, statefile, profile, region, endpoint_url, sandbox, sandbox_dir) -> None:
     """Write manifests describing the live stores and their keys, to adopt existing stores.
 
     Planning the exported manifests against the same account gives no changes (except the repair
@@ -31,9 +35,19 @@ def export(out_dir, stores, force, profile, region, endpoint_url, sandbox, sandb
     from reconciler.aws.targets import make_target
     from reconciler.plan.make import read_declared_and_live
 
-    target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
-    _, live = read_declared_and_live(target, [])
-    result = build_export(live, stores=list(stores) or None, with_files=bool(out_dir))
+    source, handover = None, []
+    if statefile:
+        from reconciler.adopt.terraform import from_terraform, source_for
+        from reconciler.aws.connection import env_region
+
+        found = from_terraform(statefile, region=region or env_region(), stores=list(stores) or None)
+        live, source, handover = found.live, source_for(found, statefile), found.state_rm_lines()
+        for note in found.notes:
+            click.echo(f"Note: {note}", err=True)
+    else:
+        target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
+        _, live = read_declared_and_live(target, [])
+    result = build_export(live, stores=list(stores) or None, with_files=bool(out_dir), source=source)
     check_export(result)
     if not result.manifests:
         click.echo(f"No custom key stores in {live.region}: nothing to export.", err=True)
@@ -51,6 +65,12 @@ def export(out_dir, stores, force, profile, region, endpoint_url, sandbox, sandb
         click.echo(f"Note: {note}", err=True)
     if result.env:
         click.echo("Before an apply that sends secrets, set: " + ", ".join(sorted(result.env)), err=True)
+    if handover:
+        # with --out, stdout holds only file names and these lines; without, it holds the manifests
+        click.echo("Once a plan of these manifests shows no changes, hand the resources over to reconciler "
+                   "(Terraform forgets them; nothing in AWS changes):", err=True)
+        for line in handover:
+            click.echo(line, err=not out_dir)
 
 
 def _warn_if_inside_manifests(out_dir: Path) -> None:

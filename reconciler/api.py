@@ -1,0 +1,162 @@
+"""The library API: ``load``, ``plan``, ``apply`` and ``status`` for Python callers (bots, portals).
+
+Each returns the typed value the CLI renders: ``plan`` the :class:`~reconciler.plan.model.Plan`
+(``plan.to_dict()`` is exactly ``reconciler plan --format json``), ``apply`` an
+:class:`ApplyResult` holding the exit code and the events of ``reconciler apply --format json``,
+``status`` the :class:`~reconciler.live.status.StatusReport` (``to_dict()`` is ``reconciler status
+--format json``). They call the same functions the commands call. Errors a user can cause raise
+:class:`reconciler.errors.UserError` (``exit_code`` says what the CLI would exit with). See docs/api.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Sequence, TypedDict, Union
+
+from reconciler.aws.connection import Target
+from reconciler.errors import UserError
+from reconciler.live.status import StatusReport
+from reconciler.plan.model import Plan
+
+__all__ = ["ApplyResult", "Event", "Target", "UserError", "apply", "load", "plan", "status", "target"]
+
+
+class Event(TypedDict, total=False):
+    """One apply event, as ``reconciler apply --format json`` prints it and the journal records it
+    (docs/schemas/apply-event.schema.json)."""
+
+    event: Literal["run-start", "start", "wait", "ok", "failed", "skipped", "deferred", "run-end"]
+    time: str
+    run: str
+    step: str
+    action: str
+    store: str
+    message: str
+
+
+@dataclass
+class ApplyResult:
+    exit_code: int  # 0 converged, 2 deferred steps remain (the CLI's exit codes)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def deferred(self) -> bool:
+        return self.exit_code == 2
+
+    def of(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.get("event") == kind]
+
+
+def target(*, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None,
+           sandbox: bool = False, sandbox_dir: str | None = None) -> Target:
+    """Where to connect, as the CLI's connection flags say it (``sandbox=True``: the embedded emulator)."""
+    from reconciler.aws.targets import make_target
+
+    return make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
+
+
+def _paths(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]) -> list[str]:
+    return [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
+
+
+def load(paths, *, region: str | None = None):
+    """The manifests of ``paths`` (files or directories), validated offline as ``reconciler validate``
+    does: a :class:`reconciler.manifest.loader.LoadResult` whose ``problems`` lists every problem
+    (``str(problem)`` is ``FILE:LINE:COL: message``) and ``manifests`` the valid ones."""
+    from reconciler.manifest.loader import load as load_manifests
+
+    return load_manifests(_paths(paths), default_region=region)
+
+
+def plan(paths, *, target: Target, allow_outside_root: bool = False) -> Plan:
+    """The plan of ``paths`` against ``target`` (read-only), with the preflight of the XKS proxies
+    its steps make KMS call (``plan.preflight``). ``plan.has_changes``, ``plan.refusals`` and
+    ``plan.preflight_failures`` give the CLI's exit code (2, or 1 when the plan refuses a change or
+    a preflight check failed)."""
+    from reconciler.plan.make import make_plan
+    from reconciler.preflight import annotate
+
+    return make_plan(_paths(paths), target, allow_outside_root=allow_outside_root,
+                     annotate=lambda made, desired, conn: annotate(made, desired, conn=conn)).plan
+
+
+def apply(plan_or_paths, *, target: Target, allow_destroy: bool = False, timeout_seconds: float = 1200.0,
+          journal_path: str | None = None, lock_table: str | None = None, allow_outside_root: bool = False,
+          on_event: Callable[[Event], None] | None = None, skip_preflight: bool = False) -> ApplyResult:
+    """Apply a :class:`Plan` (from :func:`plan`, applied exactly, after the checks of ``reconciler apply
+    PLANFILE``: nothing changed since it was made) or plan ``paths`` and apply at once (calling this
+    is the approval ``--auto-approve`` gives). A refusal raises :class:`UserError` before anything
+    changes (a failed preflight check of an XKS proxy too, unless ``skip_preflight``); a failed step
+    is ``exit_code`` 1 and a ``failed`` event."""
+    from reconciler.apply.run import ApplyRequest, run_apply
+
+    events: list[Event] = []
+    with tempfile.TemporaryDirectory(prefix="reconciler-api-") as tmp:
+        if isinstance(plan_or_paths, Plan):
+            from reconciler.plan.files import save_plan
+
+            args = [os.path.join(tmp, "plan.json")]
+            save_plan(plan_or_paths, args[0])
+        else:
+            args = _paths(plan_or_paths)
+        request = ApplyRequest(args=args, target=target, auto_approve=True, allow_destroy=allow_destroy,
+                               timeout_seconds=timeout_seconds, fmt="json", journal_path=journal_path,
+                               allow_outside_root=allow_outside_root, lock_table=lock_table,
+                               stdin_isatty=lambda: False, skip_preflight=skip_preflight)
+        stream = _EventStream(events, on_event, sys.stdout)
+        with contextlib.redirect_stdout(stream):  # --format json: one event per line, nothing else
+            code = run_apply(request, print_plan=lambda *_: None, confirm=lambda _: False)
+        stream.flush_rest()
+    return ApplyResult(code, events)
+
+
+def status(paths=(), *, target: Target) -> StatusReport:
+    """Every live store of the target's region; with ``paths``, which ones the manifests manage."""
+    from reconciler.live.status import build_status
+    from reconciler.plan.make import read_declared_and_live
+
+    declared, live = read_declared_and_live(target, _paths(paths))
+    return build_status(live, declared)
+
+
+class _EventStream(io.TextIOBase):
+    """Collects the JSON lines of ``apply --format json`` as events."""
+
+    def __init__(self, events: list[Event], on_event: Callable[[Event], None] | None, stdout: Any) -> None:
+        self.events, self.on_event, self.stdout, self._buffer = events, on_event, stdout, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            self._line(line)
+        return len(text)
+
+    def _line(self, line: str) -> None:
+        try:
+            event: Any = json.loads(line)
+        except ValueError:
+            return
+        if isinstance(event, dict) and "event" in event:
+            self.events.append(event)
+            if self.on_event is not None:
+                with contextlib.redirect_stdout(self.stdout):  # the caller's prints go where they would
+                    self.on_event(event)
+
+    def flush_rest(self) -> None:
+        if self._buffer.strip():
+            self._line(self._buffer)
+        self._buffer = ""
