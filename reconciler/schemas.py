@@ -87,6 +87,8 @@ def _annotate(schema: dict[str, Any], path: tuple[str, ...], **extra: Any) -> No
 
 # -- the plan file --------------------------------------------------------------------------------
 
+FINDING_KINDS = ("unmanaged_store", "drift_key", "refused", "note", "warning")
+
 def sample_plans() -> list[Any]:
     """Plans that between them use every field the plan file has, with values present and absent."""
     from reconciler.live.model import LiveKey, LiveState, LiveStore, LiveXks
@@ -109,12 +111,17 @@ def sample_plans() -> list[Any]:
                        deferred_until=now + timedelta(days=7) if action.destructive else None)
                   for n, action in enumerate(Action))
     findings = tuple(Finding(kind=kind, store="payments-xks", message="what", key="x1" if n % 2 else None)
-                     for n, kind in enumerate(("unmanaged_store", "drift_key", "refused", "note")))
+                     for n, kind in enumerate(FINDING_KINDS))
+    rescue = [{"store": "payments-xks", "today": "2030-01-01T00:00:00Z", "keys": [
+        {"key": "x1", "keyId": "k1", "deletionDate": "2030-01-22T00:00:00Z", "scheduled": False,
+         "rescuedByThisPlan": False, "rescue": "set spec.state: present and declare the key, then apply"}],
+        "quarantine": {"start": "2030-01-01T00:00:00Z", "end": "2030-01-15T00:00:00Z"},
+        "storeDeletion": "2030-01-22T00:00:00Z"}, {"store": "records", "today": "2030-01-01T00:00:00Z", "keys": []}]
     full = Plan(region="us-east-1", steps=steps, findings=findings, created_at=now, tool_version="0.1.0",
                 manifests_digest="sha256:0", live_digest="sha256:1", manifest_paths=("manifests",),
                 managed_stores=("payments-xks",), observed=live.to_dict(),
                 target={"account": "111122223333", "region": "us-east-1", "endpoint": "https://kms.example.com",
-                        "sandbox": "/tmp/sandbox"},
+                        "sandbox": "/tmp/sandbox"}, allow_recent_use=True, rescue_window=rescue,
                 preflight=(PreflightCheck("payments-xks", "health", "fail", "what", code="INVALID_CREDENTIALS",
                                           exception="XksProxyIncorrectAuthenticationCredentialException", fix="how"),
                            PreflightCheck("payments-xks", "key", "ok", "what", key="x1")))
@@ -150,7 +157,11 @@ def plan_schema() -> dict[str, Any]:
                      "description": "alias name -> key id"})
     _annotate(schema, ("formatVersion",), const=FORMAT_VERSION)
     _annotate(schema, ("steps", "[]", "action"), enum=[a.value for a in Action])
-    _annotate(schema, ("findings", "[]", "kind"), enum=["unmanaged_store", "drift_key", "refused", "note"])
+    _annotate(schema, ("findings", "[]", "kind"), enum=list(FINDING_KINDS))
+    for path in (("rescueWindow", "[]", "today"), ("rescueWindow", "[]", "storeDeletion"),
+                 ("rescueWindow", "[]", "quarantine", "start"), ("rescueWindow", "[]", "quarantine", "end"),
+                 ("rescueWindow", "[]", "keys", "[]", "deletionDate")):
+        _annotate(schema, path, format="date-time")
     _annotate(schema, ("preflight",), description="the checks of the XKS proxies the steps make KMS call "
               "(present when a step needed one): docs/xks-proxy.md")
     _annotate(schema, ("preflight", "[]", "status"), enum=["ok", "warn", "fail", "not_checked"])

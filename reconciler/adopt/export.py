@@ -40,7 +40,7 @@ from reconciler.errors import UserError
 from reconciler.live.model import LiveKey, LiveState, LiveStore
 from reconciler.manifest.model import API_VERSION, DEFAULT_PENDING_WINDOW_DAYS, KIND
 from reconciler.plan.model import ceil_seconds, iso
-from reconciler.plan.planner import MANAGED_TAG
+from reconciler.plan.planner import MANAGED_TAG, QUARANTINE_TAG
 
 CERTS_DIR = "certs"
 _LINE_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")
@@ -153,7 +153,7 @@ def _alias_for(key: LiveKey) -> str | None:
 
 
 def _user_tags(key: LiveKey) -> dict[str, str]:
-    return {k: v for k, v in key.tags if k != MANAGED_TAG and not k.lower().startswith("aws:")}
+    return {k: v for k, v in key.tags if k not in (MANAGED_TAG, QUARANTINE_TAG) and not k.lower().startswith("aws:")}
 
 
 def _key_lines(key: LiveKey, commented: bool = False) -> list[str]:

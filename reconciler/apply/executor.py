@@ -43,6 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from reconciler.apply.key_steps import KeySteps
 from reconciler.apply.lookups import KeyLookups
+from reconciler.apply.quarantine import QuarantineSteps
 from reconciler.apply.outcomes import (  # noqa: F401  (re-exported: the executor's interface)
     ApplyResult, Deferred, ExecutorOptions, Redactor, StepError, StepResult, StoreInputs)
 from reconciler.apply.retries import Caller, error_code, is_throttle, is_transient
@@ -63,7 +64,7 @@ def _message(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Message", "") or str(exc)
 
 
-class Executor(KeySteps):
+class Executor(KeySteps, QuarantineSteps):
     def __init__(self, conn: Connection, plan: Plan, inputs: StoreInputs, *, emit: EventSink,
                  options: ExecutorOptions | None = None, redactor: Redactor | None = None) -> None:
         self.conn = conn

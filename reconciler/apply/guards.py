@@ -87,10 +87,12 @@ def check_saved_steps(plan: Plan, plan_path: str, desired: Desired, live) -> Non
     # the file keeps whole seconds: the plan was made at some instant of that second, and a date
     # derived from it (now + the deletion window) was rounded up from there
     candidates = (created, created + timedelta(microseconds=999_999))
-    if not any([s.to_dict() for s in diff(desired.state, live, now)[0]] == saved for now in candidates):
+    if not any([s.to_dict() for s in diff(desired.state, live, now, allow_recent_use=plan.allow_recent_use)[0]]
+               == saved for now in candidates):
         raise RefusedError(f"{plan_path}: its steps are not the ones its manifests and the live state give: the "
-                           "file was edited, made by another version of reconciler, or an alias outside its "
-                           "stores changed; nothing was changed. Make a new plan and review it")
+                           "file was edited, made by another version of reconciler, an alias outside its "
+                           "stores changed, or CloudTrail shows a key of a decommission used since; nothing "
+                           "was changed. Make a new plan and review it")
 
 
 # -- any plan ----------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ class ApplyRequest:
     lock_timeout_seconds: float = 0.0
     # SIGINT/SIGTERM: finish the steps in flight, start no other, release the lock (main thread only)
     handle_signals: bool = False
+    # schedule the deletion of keys CloudTrail shows in use (the plan refuses otherwise)
+    allow_recent_use: bool = False
     # apply even when a preflight check of an XKS proxy failed
     skip_preflight: bool = False
 
@@ -166,7 +168,8 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
             check_saved_steps(saved_plan, plan_path, desired, live)
             plan = saved_plan
         else:
-            plan = build_plan(desired, live, conn.now(), paths, conn.identity())
+            plan = build_plan(desired, live, conn.now(), paths, conn.identity(),
+                              allow_recent_use=request.allow_recent_use)
             if not request.skip_preflight:
                 from reconciler.preflight import annotate
 

@@ -7,8 +7,9 @@ it runs plan and apply through every kind of change against the emulator, record
 and fails if a call is missing from the policy of its mode.
 
 * ``plan`` (also ``status`` and ``export``) only reads: DescribeCustomKeyStores, ListKeys,
-  ListAliases, DescribeKey, ListResourceTags, and sts:GetCallerIdentity (the plan file records
-  the account it was made for; apply's account guard checks ``spec.account`` with it).
+  ListAliases, DescribeKey, ListResourceTags, sts:GetCallerIdentity (the plan file records
+  the account it was made for; apply's account guard checks ``spec.account`` with it), and
+  cloudtrail:LookupEvents (the last use of the keys a decommission would delete).
 * ``apply`` reads the same, then writes: the custom key store operations, CreateKey and the key
   and alias operations.
 
@@ -70,6 +71,10 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("kms:DescribeKey", PLAN, "ReadKeys", KEY,
                "which store each key belongs to, its state and XksKeyId (every key of the region)"),
     Permission("kms:ListResourceTags", PLAN, "ReadKeys", KEY, "the tags of the keys in custom key stores"),
+    Permission("cloudtrail:LookupEvents", PLAN, "ReadKeyUse", ANY,
+               "evidence of use before a decommission schedules a key's deletion: each key's last "
+               "cryptographic use, by its ARN, over CloudTrail's 90 days (LookupEvents supports no "
+               "resource-level permissions)"),
     Permission("sts:GetCallerIdentity", PLAN, "ReadCallerIdentity", ANY,
                "the account a plan is made for (a saved plan is applied only there), and the account "
                "guard: apply refuses to run in an account other than spec.account (STS allows this call "
@@ -84,9 +89,10 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("kms:CreateKey", APPLY, "CreateKeysInCustomKeyStores", ANY,
                "create_key, only with origin EXTERNAL_KEY_STORE or AWS_CLOUDHSM", ORIGIN_CONDITION),
     Permission("kms:TagResource", APPLY, "TagKeys", KEY,
-               "create_key tags the new key (authorised on the account's keys), update_key sets tags"),
-    Permission("kms:UntagResource", APPLY, "ManageKeysInCustomKeyStores", KEY, "update_key removes tags",
-               ORIGIN_CONDITION),
+               "create_key tags the new key (authorised on the account's keys), update_key sets tags, "
+               "start_quarantine tags each key of a quarantined store with the quarantine's start"),
+    Permission("kms:UntagResource", APPLY, "ManageKeysInCustomKeyStores", KEY, "update_key removes tags, "
+               "end_quarantine removes the quarantine's tag", ORIGIN_CONDITION),
     Permission("kms:EnableKey", APPLY, "ManageKeysInCustomKeyStores", KEY, "update_key, rescue", ORIGIN_CONDITION),
     Permission("kms:DisableKey", APPLY, "ManageKeysInCustomKeyStores", KEY, "create_key (enabled: false), update_key",
                ORIGIN_CONDITION),

@@ -62,3 +62,10 @@ def make_target(profile: str | None, region: str | None, endpoint_url: str | Non
         check_endpoint_url(endpoint_url)
     return Target(profile=None if sandbox else profile, region=region,
                   endpoint_url=None if sandbox else endpoint_url, sandbox=sandbox, sandbox_dir=sandbox_dir)
+
+
+def sandbox_location(sandbox_dir: str | None) -> str:
+    """The embedded sandbox's directory, as Connection.identity records it (resolved)."""
+    from reconciler.sandbox.embedded import sandbox_dir as directory
+
+    return str(directory(sandbox_dir).resolve())

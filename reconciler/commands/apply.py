@@ -14,6 +14,9 @@ from reconciler.commands.support.options import DURATION, confirm, connection_op
 @click.argument("args", nargs=-1, required=True, metavar="[PLANFILE | PATH...]")
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a TTY).")
 @click.option("--allow-destroy", is_flag=True, help="Allow destructive steps: schedule_key_deletion, delete_store.")
+@click.option("--allow-recent-use", is_flag=True,
+              help="Schedule the deletion of keys CloudTrail shows in use recently (or during their quarantine); "
+                   "a saved plan keeps the choice it was made with.")
 @click.option("--timeout", type=DURATION, default="20m", show_default=True,
               help="Per-step timeout for waits (e.g. 90s, 20m).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -30,7 +33,7 @@ from reconciler.commands.support.options import DURATION, confirm, connection_op
               help="Apply even when a preflight check of an XKS proxy failed (see 'reconciler preflight').")
 @connection_options
 @user_errors
-def apply(args, auto_approve, allow_destroy, timeout, fmt, journal_path, no_journal, allow_outside_root, lock_table,
+def apply(args, auto_approve, allow_destroy, allow_recent_use, timeout, fmt, journal_path, no_journal, allow_outside_root, lock_table,
           lock_timeout, skip_preflight, profile, region, endpoint_url, sandbox, sandbox_dir):
     """Execute a plan: a saved PLANFILE exactly, or plan PATH... and apply after confirmation.
 
@@ -45,6 +48,7 @@ def apply(args, auto_approve, allow_destroy, timeout, fmt, journal_path, no_jour
         auto_approve=auto_approve, allow_destroy=allow_destroy, timeout_seconds=timeout,
         fmt=fmt, journal_path=None if no_journal else journal_path, allow_outside_root=allow_outside_root,
         lock_table=lock_table or None, lock_timeout_seconds=lock_timeout, handle_signals=True,
+        allow_recent_use=allow_recent_use,
         skip_preflight=skip_preflight,
     )
     sys.exit(run_apply(request, print_plan=print_plan, confirm=confirm))

@@ -24,9 +24,12 @@ from reconciler.commands.support.options import (
 @click.option("--out", type=click.Path(dir_okay=False), help="Save the plan (JSON) for 'apply PLANFILE'.")
 @click.option("--no-step-summary", is_flag=True, help="Do not append to $GITHUB_STEP_SUMMARY.")
 @click.option("--allow-outside-root", is_flag=True, help="Allow {fromFile} references outside the manifests' directory.")
+@click.option("--allow-recent-use", is_flag=True,
+              help="Schedule the deletion of keys CloudTrail shows in use recently (or during their quarantine) "
+                   "instead of refusing; the saved plan records it.")
 @connection_options
 @user_errors
-def plan(paths, fmt, out, no_step_summary, allow_outside_root, profile, region, endpoint_url, sandbox, sandbox_dir):
+def plan(paths, fmt, out, no_step_summary, allow_outside_root, allow_recent_use, profile, region, endpoint_url, sandbox, sandbox_dir):
     """Show what apply would change, with a preflight of the XKS proxies its steps make KMS call.
     Exit 0 no changes, 2 changes, 1 error (a refused change, a failed preflight check)."""
     from reconciler.aws.targets import make_target
@@ -39,6 +42,7 @@ def plan(paths, fmt, out, no_step_summary, allow_outside_root, profile, region, 
     target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
     # annotate: the preflight of the XKS proxies the steps make KMS call
     result = make_plan(list(paths), target, allow_outside_root=allow_outside_root,
+                       allow_recent_use=allow_recent_use,
                        annotate=lambda plan, desired, conn: annotate(plan, desired, conn=conn))
     print_plan(result.plan, fmt)
     if out:

@@ -19,10 +19,11 @@ def status(paths, fmt, profile, region, endpoint_url, sandbox, sandbox_dir) -> N
     Columns: name, id, type, connection state (with its error code), keys by key state, the
     earliest DeletionDate of a key pending deletion, and managed or not. Read-only.
     """
-    from reconciler.aws.targets import make_target
+    from reconciler.aws.targets import make_target, sandbox_location
     from reconciler.live.status import RENDERERS, build_status
     from reconciler.plan.make import read_declared_and_live
 
     target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
     declared, live = read_declared_and_live(target, list(paths))
-    click.echo(RENDERERS[fmt](build_status(live, declared)), nl=False)
+    where = {"endpoint": endpoint_url, "sandbox": sandbox_location(sandbox_dir) if sandbox else None}
+    click.echo(RENDERERS[fmt](build_status(live, declared, where)), nl=False)

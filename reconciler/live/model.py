@@ -12,6 +12,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 
+# the tag a decommission's quarantine puts on each key of the store: when it began (ISO 8601, UTC)
+QUARANTINE_TAG = "reconciler:quarantine-started"
+
+
 @dataclass(frozen=True)
 class LiveXks:
     connectivity: str
@@ -66,6 +70,9 @@ class LiveState:
     # alias name -> key id, for every alias in the region (to detect alias conflicts)
     aliases: dict[str, str] = field(default_factory=dict)
     read_at: datetime | None = None
+    # CloudTrail's evidence of use of the keys of decommissioned stores (reconciler.live.usage.
+    # Evidence), read separately; not part of the digest (it is re-read, and re-planned, by apply)
+    evidence: Any = None
 
     def to_dict(self, only: set[str] | None = None) -> dict[str, Any]:
         """Canonical JSON-able form; ``only`` restricts it to the named stores."""

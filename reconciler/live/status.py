@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from reconciler.aws.cli_hint import aws_cli
 from reconciler.aws.connection_errors import fix_for
 from reconciler.display import printable
-from reconciler.live.model import LiveState
+from reconciler.live.model import QUARANTINE_TAG, LiveKey, LiveState
 from reconciler.display import ceil_seconds
 
 KEY_STATE_ORDER = ("Enabled", "Disabled", "Unavailable", "PendingDeletion")
@@ -38,6 +39,9 @@ class StoreStatus:
     earliest_deletion: datetime | None
     # "managed" | "decommissioning" (its manifest says state: absent) | "unmanaged" | None (no manifests given)
     management: str | None
+    # keys pending deletion: {"key", "keyId", "deletionDate", "rescue"}; and a quarantine's start
+    rescue: tuple[dict[str, Any], ...] = ()
+    quarantine_since: str | None = None
 
     @property
     def key_count(self) -> int:
@@ -56,6 +60,8 @@ class StoreStatus:
             "earliestDeletionDate": _iso(self.earliest_deletion),
             "managed": None if self.management is None else self.management != "unmanaged",
             "management": self.management,
+            "pendingDeletion": list(self.rescue),
+            "quarantineStarted": self.quarantine_since,
         }
 
 
@@ -83,7 +89,8 @@ def _ordered_states(counts: Counter[str]) -> dict[str, int]:
     return {s: counts[s] for s in known + others}
 
 
-def build_status(live: LiveState, declared: dict[str, str] | None = None) -> StatusReport:
+def build_status(live: LiveState, declared: dict[str, str] | None = None,
+                 where: dict[str, Any] | None = None) -> StatusReport:
     """``declared``: store name -> its manifest's spec.state (present | absent), or None when no
     manifests were given."""
     rows = []
@@ -96,15 +103,31 @@ def build_status(live: LiveState, declared: dict[str, str] | None = None) -> Sta
             management = "unmanaged"
         else:
             management = "decommissioning" if declared[name] == "absent" else "managed"
+        starts = sorted(v for k in store.keys if (v := k.tag_dict.get(QUARANTINE_TAG)))
         rows.append(StoreStatus(
             name=name, id=store.id, type=store.type, connection_state=store.connection_state,
             connection_error_code=store.connection_error_code if store.connection_state == "FAILED" else None,
             key_states=_ordered_states(counts), earliest_deletion=min(dates) if dates else None,
-            management=management,
+            management=management, quarantine_since=starts[0] if starts else None,
+            rescue=tuple({"key": k.xks_key_id or (k.aliases[0] if k.aliases else k.key_id), "keyId": k.key_id,
+                          "deletionDate": _iso(ceil_seconds(k.deletion_date)) if k.deletion_date else None,
+                          "rescue": _rescue(k, management, live.region, where)}
+                         for k in sorted(store.keys, key=lambda k: k.key_id) if k.pending_deletion),
         ))
     missing = tuple(sorted(n for n, state in (declared or {}).items() if state == "present" and n not in live.stores))
     return StatusReport(region=live.region, read_at=live.read_at, stores=tuple(rows),
                         manifests_given=declared is not None, not_created=missing)
+
+
+def _rescue(key: LiveKey, management: str | None, region: str, where: dict[str, Any] | None) -> str:
+    """What rescues a key pending deletion: the manifest change (the next apply cancels the
+    deletion of a declared key), or, for a store no manifest names, KMS's own command."""
+    declare = f"xksKeyId: {key.xks_key_id}" if key.xks_key_id else (f"alias: {key.aliases[0]}" if key.aliases else None)
+    command = aws_cli(["kms", "cancel-key-deletion", "--key-id", key.key_id], region, where)
+    if management in ("managed", "decommissioning") and declare:
+        state = "set spec.state: present and " if management == "decommissioning" else ""
+        return f"{state}declare the key under spec.keys ({declare}) in the store's manifest, then apply"
+    return command
 
 
 def _connection(row: StoreStatus) -> str:
@@ -145,6 +168,14 @@ def render_text(report: StatusReport) -> str:
         if failed:
             lines += ["", "Connection errors:"]
             lines += [f"  {r.name}: {r.connection_error_code}: {fix_for(r.connection_error_code)}" for r in failed]
+        rescue = [(r, k) for r in report.stores for k in r.rescue]
+        quarantined = [r for r in report.stores if r.quarantine_since]
+        if rescue or quarantined:
+            lines += ["", "Rescue window:"]
+            lines += [f"  {r.name}: in quarantine since {r.quarantine_since} (disconnected; keys recoverable): "
+                      "set spec.state: present and apply to end it" for r in quarantined]
+            lines += [f"  {r.name} / {k['key']}: deleted on {k['deletionDate']}; rescue: {k['rescue']}"
+                      for r, k in rescue]
         unmanaged = [r.name for r in report.stores if r.management == "unmanaged"]
         if unmanaged:
             lines += ["", f"{len(unmanaged)} store(s) in no manifest (plan and apply never change them): "

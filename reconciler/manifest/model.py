@@ -325,6 +325,20 @@ class DeletionSpec(BaseModel):
         description="Waiting period, 7-30 days (KMS default 30), for keys of this store that are scheduled "
                     "for deletion (also when the whole store is decommissioned). Deletion is irreversible "
                     "once the window ends.")
+    quarantineDays: int = Field(
+        default=0, ge=0, le=365,
+        description="Days, 0-365, a decommission keeps the store disconnected (its keys unusable but "
+                    "recoverable) before it schedules the keys' deletion; 0 schedules them in the first "
+                    "run. The quarantine's start is recorded as a tag on each key of the store "
+                    "(reconciler:quarantine-started), so any machine sees it; putting the store back to "
+                    "present ends the quarantine and removes the tags.")
+    refuseIfUsedWithinDays: int = Field(
+        default=30, ge=0, le=90,
+        description="Days, 0-90 (CloudTrail's event history keeps 90): the plan refuses to schedule the "
+                    "deletion of a key whose last cryptographic use (CloudTrail LookupEvents) is more "
+                    "recent, unless --allow-recent-use; 0 turns the check off. With a quarantine, any "
+                    "attempt to use a key during the quarantine, failed ones included, refuses its "
+                    "deletion, and uses from before it do not count.")
 
 
 def _rule_error(kind: str, loc: tuple[Any, ...], why: str) -> dict[str, Any]:

@@ -118,7 +118,9 @@ def build_desired(loaded, region: str, paths: list[str], *, allow_outside_root: 
         )
         stores.append(DesiredStore(
             name=name, type=spec.type, state=spec.state, connection=spec.connection,
-            pending_window_days=spec.deletion.pendingWindowDays, xks=xks, cloudhsm=cloudhsm, keys=keys,
+            pending_window_days=spec.deletion.pendingWindowDays,
+            quarantine_days=spec.deletion.quarantineDays,
+            refuse_if_used_within_days=spec.deletion.refuseIfUsedWithinDays, xks=xks, cloudhsm=cloudhsm, keys=keys,
             source=entry.source, account=spec.account, identity=tuple(identity),
         ))
     return Desired(state=DesiredState(region=region, stores=tuple(stores)), digest=digest(chosen),

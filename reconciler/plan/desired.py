@@ -47,6 +47,8 @@ class DesiredStore:
     state: str = "present"  # present | absent
     connection: str = "connected"  # connected | disconnected
     pending_window_days: int = 30
+    quarantine_days: int = 0  # a decommission disconnects, then schedules deletion this many days later
+    refuse_if_used_within_days: int = 30  # 0: no check of CloudTrail's evidence of use
     xks: DesiredXks | None = None
     cloudhsm: DesiredCloudHsm | None = None
     keys: tuple[DesiredKey, ...] = ()

@@ -9,7 +9,7 @@ observed state, the target).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable
 
@@ -20,6 +20,7 @@ from reconciler.errors import UserError
 from reconciler.plan.build import Desired, build_desired
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import diff
+from reconciler.plan.rescue import schedules
 
 
 def load_manifests(paths: list[str], *, default_region: str | None = None):
@@ -50,19 +51,41 @@ def read_live_state(conn: Connection, desired: Desired | None = None):
     to what the planner needs, and the origin cache is used (see :func:`read_live_cli`)."""
     from reconciler.live.reader import read_live_cli
 
-    return read_live_cli(conn.kms, conn.region, now=conn.now,
+    live = read_live_cli(conn.kms, conn.region, now=conn.now,
                          desired=desired.state if desired is not None else None)
+    if desired is None:
+        return live
+    return replace(live, evidence=read_evidence_for(conn, desired, live))
+
+
+def read_evidence_for(conn: Connection, desired: Desired, live):
+    """CloudTrail's evidence of use of the keys a decommission may schedule for deletion (every
+    key, not pending deletion, of a store declared absent); None when there is none to look up."""
+    import time
+
+    from reconciler.live.usage import read_evidence
+
+    arns = [k.arn for s in desired.state.stores if s.state == "absent" and s.name in live.stores
+            for k in live.stores[s.name].keys if not k.pending_deletion]
+    if not arns:
+        return None
+    if conn.sandbox is not None:  # paced on the emulator's clock, like the executor
+        clock, sleep = (lambda: conn.now().timestamp()), conn.sleep
+    else:
+        clock, sleep = time.monotonic, time.sleep
+    return read_evidence(conn.client("cloudtrail"), arns, conn.now(), clock=clock, sleep=sleep)
 
 
 def build_plan(desired: Desired, live, now: datetime, paths: list[str],
-               target: dict[str, Any] | None = None) -> Plan:
-    steps, findings = diff(desired.state, live, now)
+               target: dict[str, Any] | None = None, *, allow_recent_use: bool = False) -> Plan:
+    steps, findings = diff(desired.state, live, now, allow_recent_use=allow_recent_use)
     managed = sorted(desired.state.names())
     return Plan(
         region=desired.state.region, steps=steps, findings=findings, created_at=now,
         tool_version=__version__, manifests_digest=desired.digest,
         live_digest=live.digest(only=set(managed)), manifest_paths=tuple(paths),
         managed_stores=tuple(managed), observed=live.to_dict(only=set(managed)), target=target or {},
+        allow_recent_use=allow_recent_use, rescue_window=schedules(desired.state, live, steps, now, target),
     )
 
 
@@ -73,13 +96,14 @@ class PlanResult:
 
 
 def make_plan(paths: list[str], target: Target, *, allow_outside_root: bool = False,
+              allow_recent_use: bool = False,
               annotate: Callable[[Plan, Desired, Connection], Plan] | None = None) -> PlanResult:
     """``reconciler plan``: the plan of ``paths`` against the target; ``annotate`` (the preflight
     of XKS proxies) adds to the made plan while the connection is open."""
     desired = desired_for(paths, target, allow_outside_root)
     with connect(target, desired.state.region) as conn:
         live = read_live_state(conn, desired)
-        plan = build_plan(desired, live, conn.now(), paths, conn.identity())
+        plan = build_plan(desired, live, conn.now(), paths, conn.identity(), allow_recent_use=allow_recent_use)
         return PlanResult(annotate(plan, desired, conn) if annotate else plan, desired)
 
 

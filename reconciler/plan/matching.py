@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reconciler.live.model import LiveKey, LiveStore
+from reconciler.live.model import LiveKey, LiveStore, QUARANTINE_TAG  # noqa: F401  (re-exported)
 from reconciler.plan.desired import DesiredKey, DesiredStore
 
 # Set on every key the tool creates (its XksKeyId or alias): lets the executor find a key it

@@ -27,6 +27,8 @@ class Action(str, Enum):
     create_alias = "create_alias"
     schedule_key_deletion = "schedule_key_deletion"
     cancel_key_deletion = "cancel_key_deletion"
+    start_quarantine = "start_quarantine"
+    end_quarantine = "end_quarantine"
 
     @property
     def symbol(self) -> str:
@@ -46,6 +48,8 @@ _SYMBOLS = {
     Action.connect_store: "~",
     Action.disconnect_store: "~",
     Action.cancel_key_deletion: "~",
+    Action.start_quarantine: "~",
+    Action.end_quarantine: "~",
     Action.delete_store: "-",
     Action.schedule_key_deletion: "-",
 }
@@ -150,6 +154,11 @@ class Plan:
     observed: dict[str, Any] = field(default_factory=dict)  # the live state the plan was made from
     # where the live state was read: {"account", "region", "endpoint", "sandbox"} (Connection.identity)
     target: dict[str, Any] = field(default_factory=dict)
+    # --allow-recent-use: keys CloudTrail shows in use may be scheduled for deletion
+    allow_recent_use: bool = False
+    # per decommission or key pending deletion: deletion dates, how to rescue, the schedule
+    # (reconciler.plan.rescue.schedules)
+    rescue_window: list[dict[str, Any]] = field(default_factory=list)
     # the proxy checks made before the plan's steps (empty: no store needed one)
     preflight: tuple[PreflightCheck, ...] = ()
 
@@ -184,7 +193,9 @@ class Plan:
             "manifests": {"digest": self.manifests_digest, "paths": list(self.manifest_paths)},
             "liveState": {"digest": self.live_digest, "stores": list(self.managed_stores),
                           "observed": self.observed},
+            **({"options": {"allowRecentUse": True}} if self.allow_recent_use else {}),
             "steps": [s.to_dict() for s in self.steps],
+            "rescueWindow": self.rescue_window,
             "findings": [f.to_dict() for f in self.findings],
             **({"preflight": [c.to_dict() for c in self.preflight]} if self.preflight else {}),
             "summary": self.summary(),
@@ -214,6 +225,8 @@ class Plan:
             managed_stores=tuple(live.get("stores", [])),
             observed=live.get("observed") or {},
             target=dict(data.get("target") or {}),
+            allow_recent_use=bool((data.get("options") or {}).get("allowRecentUse")),
+            rescue_window=list(data.get("rescueWindow") or []),
             preflight=tuple(PreflightCheck.from_dict(c) for c in data.get("preflight") or ()),
         )
 

@@ -8,7 +8,9 @@ in the same order. The ordering rules follow KMS:
   disconnect -> update -> connect (and its keys are unavailable meanwhile);
 * a FAILED store is repaired by disconnect -> (update) -> connect;
 * a store is decommissioned by scheduling deletion of every key in it, disconnecting it, and
-  deleting it once the last key is gone (a *deferred* step until the latest DeletionDate);
+  deleting it once the last key is gone (a *deferred* step until the latest DeletionDate); with a
+  quarantine, disconnected first and its keys scheduled only after it, and never a key CloudTrail
+  shows in use (:mod:`.decommission`);
 * nothing is ever destroyed in a store that is not ``state: absent``, and stores no manifest
   names are only reported.
 """
@@ -16,14 +18,16 @@ in the same order. The ordering rules follow KMS:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from reconciler.aws.connection_errors import fix_for
 from reconciler.live.model import LiveKey, LiveState, LiveStore
 from reconciler.plan.desired import DesiredKey, DesiredState, DesiredStore
-from reconciler.plan.matching import MANAGED_TAG, KeyMatch, match_keys
-from reconciler.plan.model import SENSITIVE, Action, Finding, Step, ceil_seconds, iso
+from reconciler.plan.decommission import decommission
+from reconciler.plan.decommission import label as _label
+from reconciler.plan.matching import MANAGED_TAG, QUARANTINE_TAG, KeyMatch, match_keys
+from reconciler.plan.model import SENSITIVE, Action, Finding, Step, iso
 
 # XKS fields UpdateCustomKeyStore accepts while the store is CONNECTED (API Reference:
 # "you can update the name, XksProxyUriPath and XksProxyAuthenticationCredential of a connected
@@ -54,7 +58,8 @@ class _Builder:
         self.findings.append(Finding(kind=kind, store=store, key=key, message=message))
 
 
-def diff(desired: DesiredState, live: LiveState, now: datetime) -> tuple[tuple[Step, ...], tuple[Finding, ...]]:
+def diff(desired: DesiredState, live: LiveState, now: datetime, *,
+         allow_recent_use: bool = False) -> tuple[tuple[Step, ...], tuple[Finding, ...]]:
     out = _Builder()
     declared = desired.names()
     for name, store in sorted(live.stores.items()):
@@ -68,7 +73,7 @@ def diff(desired: DesiredState, live: LiveState, now: datetime) -> tuple[tuple[S
         if mismatch:
             out.find("refused", want.name, mismatch)
         elif want.state == "absent":
-            _decommission(want, have, now, out)
+            decommission(want, have, now, out, live.evidence, allow_recent_use)
         elif have is None:
             _create(want, live, out)
         else:
@@ -193,48 +198,6 @@ def _alias_free(alias: str, have: LiveStore | None, live: LiveState, out: _Build
              "not move aliases away from keys it does not manage. Delete or rename that alias, or "
              "choose another alias", key=key.ident)
     return False
-
-
-# -- decommission ------------------------------------------------------------------------------
-
-def _label(key: LiveKey) -> str:
-    """How a live key is named in steps and findings: XksKeyId, else first alias, else KeyId."""
-    return key.xks_key_id or (key.aliases[0] if key.aliases else key.key_id)
-
-
-def _decommission(want: DesiredStore, have: LiveStore | None, now: datetime, out: _Builder) -> None:
-    if have is None:
-        return  # already gone: no change
-    window = want.pending_window_days
-    latest: datetime | None = None
-    after: list[str | None] = []
-    for key in sorted(have.keys, key=lambda k: (_label(k), k.key_id)):
-        name = _label(key)
-        if key.pending_deletion:
-            if key.deletion_date and (latest is None or key.deletion_date > latest):
-                latest = key.deletion_date
-            continue
-        when = now + timedelta(days=window)
-        latest = when if latest is None or when > latest else latest
-        after.append(out.add(
-            Action.schedule_key_deletion, want.name,
-            f"the store is being decommissioned; KMS deletes the key after {window} days, and data "
-            "encrypted under it becomes unrecoverable then (until then cancel_key_deletion rescues it)",
-            key=name, params={"keyId": key.key_id, "pendingWindowInDays": window},
-        ))
-    if have.connection_state not in ("DISCONNECTED", "DISCONNECTING"):
-        after.append(out.add(
-            Action.disconnect_store, want.name,
-            "a store must be DISCONNECTED before KMS deletes it; its keys are unavailable from now on",
-            params={"from": have.connection_state}))
-    if have.keys:
-        pending = len(have.keys)
-        reason = (f"deletes the store once its {pending} key(s) are gone: KMS refuses to delete a store "
-                  "that holds any key, and the last DeletionDate is the date shown")
-    else:
-        reason = "the store is declared absent and holds no keys"
-    out.add(Action.delete_store, want.name, reason, params={"id": have.id},
-            depends_on=after, deferred_until=ceil_seconds(latest) if have.keys and latest else None)
 
 
 # -- update, connection, keys ------------------------------------------------------------------
@@ -367,7 +330,18 @@ def _reconcile(want: DesiredStore, have: LiveStore, live: LiveState, out: _Build
             blocked_keys = True
         elif not wants_connected:
             blocked_keys = True
+    _end_quarantine(want, have, connect_after, out)
     _reconcile_keys(want, have, live, match, connect_after, blocked_keys, out)
+
+
+def _end_quarantine(want: DesiredStore, have: LiveStore, after: str | None, out: _Builder) -> None:
+    """A store back to present is out of quarantine: its keys lose the quarantine tag."""
+    tagged = sorted(k.key_id for k in have.keys if QUARANTINE_TAG in k.tag_dict)
+    if tagged:
+        out.add(Action.end_quarantine, want.name,
+                f"the store is declared present again: its quarantine ends, and the {QUARANTINE_TAG} tag is "
+                f"removed from its {len(tagged)} key(s); nothing is scheduled for deletion",
+                params={"tag": QUARANTINE_TAG, "keyIds": tagged}, depends_on=[after])
 
 
 def _hidden_enabled(want: DesiredStore, match: KeyMatch) -> dict[str, bool]:
@@ -425,7 +399,7 @@ def _reconcile_key(want: DesiredStore, key: DesiredKey, live_key: LiveKey, have:
     if key.description != live_key.description:
         update["description"] = key.description
     want_tags = dict(key.tags)
-    have_tags = {k: v for k, v in live_key.tags if k != MANAGED_TAG}
+    have_tags = {k: v for k, v in live_key.tags if k not in (MANAGED_TAG, QUARANTINE_TAG)}
     set_tags = {k: v for k, v in want_tags.items() if have_tags.get(k) != v}
     remove_tags = sorted(set(have_tags) - set(want_tags))
     if set_tags:

@@ -17,7 +17,9 @@ _FINDING_TITLES = {
     "unmanaged_store": "Unmanaged stores (in KMS, in no manifest: never changed)",
     "drift_key": "Drift (keys in managed stores that no manifest declares: never changed)",
     "note": "Notes",
+    "warning": "Warnings",
 }
+_KINDS = ("refused", "warning", "unmanaged_store", "drift_key", "note")
 
 
 def _params_text(params: dict[str, Any]) -> list[str]:
@@ -106,7 +108,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
                 out.append(paint("~", esc(f"      deferred until {iso(step.deferred_until)}: "
                                           "apply runs this step on a run after that date")))
         out.append("")
-    for kind in ("refused", "unmanaged_store", "drift_key", "note"):
+    for kind in _KINDS:
         items = [f for f in plan.findings if f.kind == kind]
         if not items:
             continue
@@ -115,6 +117,10 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             who = f"{f.store}" + (f" / {f.key}" if f.key else "")
             text = f"  ! {who}: {f.message}"
             out.append(paint("-", esc(text)) if kind == "refused" else esc(text))
+        out.append("")
+    if plan.rescue_window:
+        out.append(esc("Rescue window (keys pending deletion, or scheduled by this plan, and how to rescue them):"))
+        out += [esc(line) for line in _rescue_lines(plan)]
         out.append("")
     if plan.preflight:
         out.append(esc(PREFLIGHT_TITLE + ":"))
@@ -143,6 +149,57 @@ def _target_line(plan: Plan) -> str:
     return where
 
 
+def _rescue_lines(plan: Plan) -> list[str]:
+    lines = []
+    for entry in plan.rescue_window:
+        quarantine = entry.get("quarantine")
+        head = f"  {entry['store']}:"
+        if quarantine:
+            head += f" quarantine {quarantine['start']} -> {quarantine['end']};"
+        if entry.get("storeDeletion"):
+            head += f" store deleted from {entry['storeDeletion']}"
+        lines.append(head.rstrip(";"))
+        for key in entry["keys"]:
+            when = "deleted on" if key["scheduled"] else "would be deleted on"
+            if key["rescuedByThisPlan"]:
+                lines.append(f"    {key['key']}: pending deletion until {key['deletionDate']}; this plan rescues it")
+            else:
+                lines.append(f"    {key['key']}: {when} {key['deletionDate']}; rescue: {key['rescue']}")
+    return lines
+
+
+def _gantt_name(text: str) -> str:
+    # a Mermaid task name ends at ':' and a line at a newline or ';'; '#' starts an entity
+    return "".join(c if c.isalnum() or c in " ._-/" else " " for c in text)[:80] or "store"
+
+
+def _gantt_date(value: str) -> str:
+    return value.replace("T", " ")[:16]  # dateFormat YYYY-MM-DD HH:mm
+
+
+def gantt(plan: Plan) -> list[str]:
+    """Each decommission's schedule as a Mermaid gantt chart (GitHub and GitLab draw it)."""
+    entries = [e for e in plan.rescue_window if e.get("storeDeletion") or e.get("quarantine")]
+    if not entries:
+        return []
+    lines = ["```mermaid", "gantt", "    title Decommission schedule (UTC)", "    dateFormat YYYY-MM-DD HH:mm",
+             "    axisFormat %Y-%m-%d"]
+    for n, entry in enumerate(entries):
+        lines.append(f"    section {_gantt_name(entry['store'])}")
+        quarantine = entry.get("quarantine")
+        if quarantine:
+            lines.append(f"    quarantine :q{n}, {_gantt_date(quarantine['start'])}, {_gantt_date(quarantine['end'])}")
+        dates = sorted(k["deletionDate"] for k in entry["keys"] if not k["rescuedByThisPlan"])
+        if dates:
+            start = quarantine["end"] if quarantine and quarantine["end"] > entry["today"] else entry["today"]
+            start = min(start, *(d for d in dates))
+            lines.append(f"    waiting period :w{n}, {_gantt_date(start)}, {_gantt_date(dates[-1])}")
+        if entry.get("storeDeletion"):
+            lines.append(f"    store deletion :milestone, d{n}, {_gantt_date(entry['storeDeletion'])}, 0d")
+        lines.append(f"    today :milestone, t{n}, {_gantt_date(entry['today'])}, 0d")
+    return lines + ["```", ""]
+
+
 def render_json(plan: Plan) -> str:
     return plan.to_json()
 
@@ -151,6 +208,20 @@ def render_markdown(plan: Plan) -> str:
     s = plan.summary()
     out = [f"### reconciler plan: {markdown(plan.region)}", "", markdown(_target_line(plan)), "",
            f"**{summary_line(plan)}**", ""]
+    if plan.rescue_window:  # first: what can still be saved, and until when
+        out += ["**Rescue window**", ""]
+        for entry in plan.rescue_window:
+            for key in entry["keys"]:
+                what = ("this plan rescues it" if key["rescuedByThisPlan"] else
+                        f"{'deleted' if key['scheduled'] else 'would be deleted'} on {key['deletionDate']}; "
+                        f"rescue: {key['rescue']}")
+                out.append(f"- **{markdown(entry['store'])}** / {markdown(key['key'])}: {markdown(what)}")
+            if entry.get("quarantine") and not entry["keys"]:
+                q = entry["quarantine"]
+                out.append(f"- **{markdown(entry['store'])}**: in quarantine {q['start']} -> {q['end']}; "
+                           "rescue: set spec.state: present, then apply")
+        out.append("")
+        out += gantt(plan)
     if plan.steps:
         out += ["| | step | store | key | reason | deferred until |", "|---|---|---|---|---|---|"]
         for step in plan.steps:
@@ -163,7 +234,7 @@ def render_markdown(plan: Plan) -> str:
             out.append(f"> ⚠️ {len(destructive)} destructive step(s). Deleting a key in a custom key store "
                        "is irreversible once its waiting period ends; apply needs `--allow-destroy`.")
             out.append("")
-    for kind in ("refused", "unmanaged_store", "drift_key", "note"):
+    for kind in _KINDS:
         items = [f for f in plan.findings if f.kind == kind]
         if items:
             out.append(f"**{_FINDING_TITLES[kind]}**")

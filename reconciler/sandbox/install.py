@@ -9,6 +9,8 @@
 - ``KmsBackend.create_key`` / ``schedule_key_deletion`` / ``cancel_key_deletion``, ``Key.to_dict``
   and the ``generate_private_key`` name in ``moto.kms.models`` (creation and deletion dates from
   the emulator clock, KMS's key metadata, private keys generated on first use);
+- ``CloudTrailResponse.lookup_events`` (moto has none): the emulator's event history
+  (:mod:`reconciler.sandbox.trail`);
 - ``DomainDispatcherApplication.infer_service_region_host`` of moto's server: a request whose
   ``X-Amz-Target`` names ``TrentService`` goes to KMS even when it is unsigned (moto would send it
   to S3), so KMS can answer MissingAuthenticationTokenException.
@@ -50,6 +52,7 @@ def install() -> None:
         _patch_models()
         _patch_wire(KmsResponse)
         _patch_server_routing()
+        _patch_cloudtrail()
         _cache_moto_dispatch()
         setattr(KmsResponse, _MARKER, True)
 
@@ -150,6 +153,15 @@ def _patch_wire(KmsResponse: Any) -> None:
 
 
 _WERKZEUG_APP = "moto.moto_server.werkzeug_app"
+
+
+def _patch_cloudtrail() -> None:
+    """moto's CloudTrail has no LookupEvents: the emulator's answers it (:mod:`.trail`)."""
+    from moto.cloudtrail.responses import CloudTrailResponse
+
+    from reconciler.sandbox import trail
+
+    CloudTrailResponse.lookup_events = trail.lookup_events  # type: ignore[attr-defined]
 
 
 def _patch_server_routing() -> None:

@@ -12,7 +12,9 @@ signed. In order, it
 4. reads the input and checks it against the API model (SerializationException,
    ValidationException), before any handler runs,
 5. runs the operation inside ``host().request(operation, mutating)``, after settling what the
-   emulator clock made due (:func:`reconciler.sandbox.timeline.settle`),
+   emulator clock made due (:func:`reconciler.sandbox.timeline.settle`); a cryptographic
+   operation that reached its handler is recorded as a CloudTrail event, failed or not
+   (:mod:`reconciler.sandbox.trail`),
 6. on a successful mutating request, with probability ``faults.lost_response_rate``, keeps the
    change but answers KMSInternalException (a lost response).
 """
@@ -27,9 +29,10 @@ from typing import Any, Callable
 from moto.kms.models import kms_backends
 
 from reconciler.sandbox import exceptions as exc
-from reconciler.sandbox import protocol
+from reconciler.sandbox import protocol, trail
 from reconciler.sandbox.host import host
 from reconciler.sandbox.settings import current
+from reconciler.sandbox.state import now
 from reconciler.sandbox.timeline import settle
 
 # ---------------------------------------------------------------------------------------------
@@ -195,9 +198,13 @@ def sandbox_call_action(self: Any) -> Any:
         return protocol.render_error(self, error)
 
     mutating = is_mutating(operation)
-    with host().request(operation, mutating):
-        settle(kms_backends[account][region])
+    recorded = operation in trail.RECORDED  # CloudTrail's event is saved with the account
+    with host().request(operation, mutating or recorded):
+        backend = kms_backends[account][region]
+        settle(backend)
         result = protocol.execute(self, operation, params)
+        if recorded:
+            trail.record(backend, account, region, operation, params, self.headers, result, now())
 
     if (
         mutating

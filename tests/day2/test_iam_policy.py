@@ -22,7 +22,7 @@ import yaml
 from reconciler.aws.permissions import PERMISSIONS, actions_for, permissions_for, policy, Scope
 from tests.day2.helpers import REPO, Sandbox, sourced
 
-READ_PREFIXES = ("Describe", "List", "Get")
+READ_PREFIXES = ("Describe", "List", "Get", "Lookup")  # cloudtrail:LookupEvents reads
 
 
 class Recorder:
@@ -218,7 +218,10 @@ def test_policy_document_scopes_key_operations_and_conditions_writes():
     assert by_sid["ApplyLock"]["Resource"] == "arn:aws:dynamodb:eu-west-1:111122223333:table/locks"
     assert "kms:*" not in json.dumps(doc)
     plan_doc = policy("plan")
-    assert [s["Sid"] for s in plan_doc["Statement"]] == ["ReadCustomKeyStores", "ReadKeys", "ReadCallerIdentity"]
+    assert [s["Sid"] for s in plan_doc["Statement"]] == ["ReadCustomKeyStores", "ReadKeys", "ReadKeyUse",
+                                                      "ReadCallerIdentity"]
+    assert by_sid["ReadKeyUse"] == {"Sid": "ReadKeyUse", "Effect": "Allow", "Action": ["cloudtrail:LookupEvents"],
+                                    "Resource": "*"}
     # every action appears once
     actions = [a for s in doc["Statement"] for a in s["Action"]]
     assert len(actions) == len(set(actions)) == len(PERMISSIONS) + 3

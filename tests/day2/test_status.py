@@ -80,3 +80,31 @@ def test_status_text_table(sb: Sandbox):
 def test_status_of_an_empty_region(sb: Sandbox):
     run = sb.run("status", "--sandbox")
     assert run.code == 0 and "No custom key stores in this region." in run.out
+
+
+def test_the_rescue_command_of_an_unmanaged_key_reaches_the_sandbox_when_pasted(sb: Sandbox):
+    """Every printed next step works when pasted: for the embedded sandbox, the AWS CLI command that
+    cancels a key's deletion comes with the `reconciler sandbox serve` that makes it reachable, the
+    sandbox's credentials and the served endpoint (without them it would go to AWS)."""
+    import shlex
+
+    _setup(sb)
+    report = json.loads(sb.run("status", "--sandbox", "--format", "json").out)
+    payments = next(r for r in report["stores"] if r["name"] == "payments-xks")
+    hints = [k["rescue"] for k in payments["pendingDeletion"]]
+    assert len(hints) == 2
+    serve, _, cli = hints[0].partition(" (in another terminal), then ")
+    assert shlex.split(serve) == ["reconciler", "sandbox", "serve", "--sandbox-dir", str(sb.directory.resolve())]
+    words = shlex.split(cli)
+    assert words[:3] == ["env", "AWS_ACCESS_KEY_ID=sandbox", "AWS_SECRET_ACCESS_KEY=sandbox"]
+    assert words[3:6] == ["aws", "kms", "cancel-key-deletion"]
+    assert words[-2:] == ["--endpoint-url", "http://127.0.0.1:4566"] and "--region" in words
+
+
+def test_the_rescue_command_names_the_endpoint_it_read():
+    from reconciler.aws.cli_hint import aws_cli
+
+    assert aws_cli(["kms", "cancel-key-deletion", "--key-id", "k"], "eu-west-1", {"endpoint": "https://kms.example"}) == (
+        "aws kms cancel-key-deletion --key-id k --region eu-west-1 --endpoint-url https://kms.example")
+    assert aws_cli(["kms", "cancel-key-deletion", "--key-id", "k"], "eu-west-1") == (
+        "aws kms cancel-key-deletion --key-id k --region eu-west-1")
