@@ -20,7 +20,7 @@ from reconciler.plan.model import Action, Step, ceil_seconds, iso
 def rescue_hint(store: DesiredStore | None, key: LiveKey, region: str, where: dict[str, Any] | None = None) -> str:
     """The manifest change that rescues a key pending deletion (a declared key pending deletion
     is rescued by the next apply); the KMS command for a key no manifest can declare."""
-    where = f" in {store.source.rsplit(':', 2)[0]}" if store is not None and store.source else ""
+    in_file = f" in {store.source.rsplit(':', 2)[0]}" if store is not None and store.source else ""
     if key.xks_key_id:
         declare = f"xksKeyId: {key.xks_key_id}"
     elif key.aliases:
@@ -29,7 +29,7 @@ def rescue_hint(store: DesiredStore | None, key: LiveKey, region: str, where: di
         command = aws_cli(["kms", "cancel-key-deletion", "--key-id", key.key_id], region, where)
         return f"{command} (no alias: a CloudHSM key is declared by its alias)"
     state = "set spec.state: present and " if store is not None and store.state == "absent" else ""
-    return f"{state}declare the key under spec.keys ({declare}){where}, then apply"
+    return f"{state}declare the key under spec.keys ({declare}){in_file}, then apply"
 
 
 def schedules(desired: DesiredState, live: LiveState, steps: tuple[Step, ...], now: datetime,
