@@ -192,7 +192,8 @@ def _key_lines(key: LiveKey, commented: bool = False) -> list[str]:
 
 
 def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], taken_env: set[str],
-                    cert_path: str | None, notes: list[str], source: Source | None = None) -> str:
+                    cert_path: str | None, notes: list[str], source: Source | None = None,
+                    account: str | None = None) -> str:
     region = live.region
     read_at = live.read_at.isoformat().replace("+00:00", "Z") if isinstance(live.read_at, datetime) else "?"
     secrets: list[tuple[str, str]] = []
@@ -211,6 +212,7 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
         f"  name: {scalar(store.name)}",
         "spec:",
         f"  region: {scalar(region)}",
+        f'  account: "{account}"' if account else
         '  # account: "111122223333"   # optional: with it, apply refuses to run in any other account',
         f"  type: {store.type}",
         "  state: present",
@@ -335,11 +337,13 @@ def _store_document(live: LiveState, store: LiveStore, env: dict[str, str], take
 # -- the whole export --------------------------------------------------------------------------
 
 def build_export(live: LiveState, *, stores: list[str] | None = None, with_files: bool = True,
-                 source: Source | None = None) -> Export:
+                 source: Source | None = None, account: str | None = None, subdir: str = "") -> Export:
     """The manifests (and certificate files) for the live stores, in name order.
 
     ``stores`` restricts the export to those names (an unknown name is an error); ``with_files``
-    writes trust anchors as files beside the manifests (else inline).
+    writes trust anchors as files beside the manifests (else inline). ``account`` (a fleet's
+    export) is written as each store's ``spec.account``; ``subdir`` (``ACCOUNT/REGION/``) is where
+    its files go.
     """
     wanted = list(live.stores) if not stores else list(dict.fromkeys(stores))
     missing = [name for name in wanted if name not in live.stores]
@@ -355,9 +359,9 @@ def build_export(live: LiveState, *, stores: list[str] | None = None, with_files
         cert_path = None
         if with_files and store.type == "AWS_CLOUDHSM" and store.trust_anchor_certificate:
             cert_path = f"{CERTS_DIR}/{base}-customerCA.crt"
-            result.files.append(ExportedFile(cert_path, store.trust_anchor_certificate.strip() + "\n"))
-        text = _store_document(live, store, result.env, taken_env, cert_path, result.notes, source)
-        result.files.append(ExportedFile(f"{base}.yaml", text, store=name))
+            result.files.append(ExportedFile(subdir + cert_path, store.trust_anchor_certificate.strip() + "\n"))
+        text = _store_document(live, store, result.env, taken_env, cert_path, result.notes, source, account)
+        result.files.append(ExportedFile(f"{subdir}{base}.yaml", text, store=name))
     return result
 
 

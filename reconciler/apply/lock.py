@@ -247,8 +247,9 @@ def lock_id(account: str, region: str) -> str:
     return f"{account}/{region}"
 
 
-def sandbox_lock_path(sandbox_dir: str | os.PathLike, region: str) -> Path:
-    return Path(sandbox_dir) / f"apply-{region}.lock"
+def sandbox_lock_path(sandbox_dir: str | os.PathLike, region: str, account: str | None = None) -> Path:
+    """The sandbox's lock file of a region (``account``: of one account's region, for a fleet)."""
+    return Path(sandbox_dir) / (f"apply-{account}-{region}.lock" if account else f"apply-{region}.lock")
 
 
 def _format_seconds(seconds: float) -> str:

@@ -68,13 +68,14 @@ def limiter_for(conn: Connection):
 
 
 @contextmanager
-def apply_lock(request: ApplyRequest, conn: Connection, run_id: str) -> Iterator[Any]:
-    """Hold the apply lock for the account and region (see :mod:`reconciler.apply.lock`)."""
+def apply_lock(request: ApplyRequest, conn: Connection, run_id: str, account: str | None = None) -> Iterator[Any]:
+    """Hold the apply lock for the account and region (see :mod:`reconciler.apply.lock`); in the
+    sandbox, ``account`` gives each account of a fleet a lock of its own."""
     from reconciler.apply.lock import DynamoDBLock, FileLock, LockInfo, held, lock_id, sandbox_lock_path
     from reconciler.aws.connection import client_config
 
     if conn.sandbox is not None:
-        backend: Any = FileLock(sandbox_lock_path(conn.sandbox.directory, conn.region))
+        backend: Any = FileLock(sandbox_lock_path(conn.sandbox.directory, conn.region, account))
         path = backend.name
     elif request.lock_table:
         client = conn.session.client("dynamodb", region_name=conn.region, config=client_config())
@@ -129,9 +130,7 @@ def _note_interrupted_run(journal_path: str | None, *, locked: bool) -> None:
 
 def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
               confirm: Callable[[str], bool]) -> int:
-    from reconciler.apply.executor import Executor, ExecutorOptions, Redactor
-    from reconciler.apply.journal import Journal, check_journal_path
-    from reconciler.apply.progress import Progress
+    from reconciler.apply.journal import check_journal_path
 
     check_journal_path(request.journal_path)
 
@@ -198,26 +197,35 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
         check_account(conn, desired, plan)
         preflight_secrets(plan, desired)
         stop.check()
+        return execute_plan(request, conn, plan, desired, paths, out, stop, run_id)
 
-        redactor = Redactor()
-        journal = Journal(request.journal_path)
-        progress = Progress(fmt=request.fmt, stream=out, journal=journal, run_id=run_id, redact=redactor,
-                            now=conn.now)
-        executor = Executor(conn, plan, desired.inputs, emit=progress, redactor=redactor,
-                            options=ExecutorOptions(timeout_seconds=request.timeout_seconds,
-                                                    limiter=limiter_for(conn)))
-        stop.attach(executor)  # from here on, SIGINT/SIGTERM stop it gracefully
-        progress({"event": "run-start", "plan": plan.to_dict()["planDigest"], "region": plan.region,
-                  "steps": len(plan.steps), "manifests": list(paths)})
-        try:
-            result = executor.run()
-            counts = {o: len(result.by_outcome(o)) for o in ("ok", "failed", "skipped", "deferred")}
-            rerun = result.rerun_after()
-            progress({"event": "run-end", **counts, "rerunAfter": iso(rerun),
-                      **({"interrupted": True} if executor.stopped else {})})
-        finally:
-            progress.close()
-            journal.close()
+
+def execute_plan(request: ApplyRequest, conn: Connection, plan: Plan, desired, paths: list[str], out: Any,
+                 stop: Stop, run_id: str) -> int:
+    """Run a checked plan's steps, report on ``out``, return the exit code (0, 1 or 2)."""
+    from reconciler.apply.executor import Executor, ExecutorOptions, Redactor
+    from reconciler.apply.journal import Journal
+    from reconciler.apply.progress import Progress
+
+    redactor = Redactor()
+    journal = Journal(request.journal_path)
+    progress = Progress(fmt=request.fmt, stream=out, journal=journal, run_id=run_id, redact=redactor,
+                        now=conn.now)
+    executor = Executor(conn, plan, desired.inputs, emit=progress, redactor=redactor,
+                        options=ExecutorOptions(timeout_seconds=request.timeout_seconds,
+                                                limiter=limiter_for(conn)))
+    stop.attach(executor)  # from here on, SIGINT/SIGTERM stop it gracefully
+    progress({"event": "run-start", "plan": plan.to_dict()["planDigest"], "region": plan.region,
+              "steps": len(plan.steps), "manifests": list(paths)})
+    try:
+        result = executor.run()
+        counts = {o: len(result.by_outcome(o)) for o in ("ok", "failed", "skipped", "deferred")}
+        rerun = result.rerun_after()
+        progress({"event": "run-end", **counts, "rerunAfter": iso(rerun),
+                  **({"interrupted": True} if executor.stopped else {})})
+    finally:
+        progress.close()
+        journal.close()
 
     if request.fmt == "text":
         print(f"\nApply: {counts['ok']} done, {counts['failed']} failed, {counts['skipped']} skipped, "

@@ -7,7 +7,7 @@ import sys
 import click
 
 from reconciler.commands.support.exits import user_errors
-from reconciler.commands.support.options import DURATION, confirm, connection_options, print_plan
+from reconciler.commands.support.options import DURATION, confirm, connection_options, print_plan, target_option
 
 
 @click.command(short_help="Execute a saved plan, or plan and apply.")
@@ -31,14 +31,19 @@ from reconciler.commands.support.options import DURATION, confirm, connection_op
               help="How long to wait for a lock another apply holds (e.g. 30s, 5m) before giving up.")
 @click.option("--skip-preflight", is_flag=True,
               help="Apply even when a preflight check of an XKS proxy failed (see 'reconciler preflight').")
+@target_option
 @connection_options
 @user_errors
-def apply(args, auto_approve, allow_destroy, allow_recent_use, timeout, fmt, journal_path, no_journal, allow_outside_root, lock_table,
-          lock_timeout, skip_preflight, profile, region, endpoint_url, sandbox, sandbox_dir):
+def apply(args, auto_approve, allow_destroy, allow_recent_use, timeout, fmt, journal_path, no_journal,
+          allow_outside_root, lock_table, lock_timeout, skip_preflight, targets, profile, region, endpoint_url, sandbox,
+          sandbox_dir):
     """Execute a plan: a saved PLANFILE exactly, or plan PATH... and apply after confirmation.
 
     Exit 0 converged, 2 applied but deferred steps remain (re-run after the date shown),
     1 a step failed, apply refused, or another apply holds the lock.
+
+    A fleet (a reconciler.yaml beside the manifests, a fleet plan file, or --target) is applied
+    target by target in parallel, each with its own lock: exit 1 when any target failed.
     """
     from reconciler.apply.run import ApplyRequest, run_apply
     from reconciler.aws.targets import make_target
@@ -51,4 +56,25 @@ def apply(args, auto_approve, allow_destroy, allow_recent_use, timeout, fmt, jou
         allow_recent_use=allow_recent_use,
         skip_preflight=skip_preflight,
     )
+    config = _fleet(list(args), targets)
+    if config is not None:
+        from reconciler.apply.fleet import run_fleet_apply
+
+        sys.exit(run_fleet_apply(request, config, print_plan=print_plan, confirm=confirm, targets=targets))
     sys.exit(run_apply(request, print_plan=print_plan, confirm=confirm))
+
+
+def _fleet(args: list[str], targets: tuple[str, ...]):
+    """The repository configuration of a fleet apply (a fleet plan file, a reconciler.yaml beside the
+    manifests, or --target), else None."""
+    from reconciler.manifest.repo_config import RepoConfig
+    from reconciler.plan.files import is_plan_file, load_plan_file
+    from reconciler.plan.fleet import fleet_config
+    from reconciler.plan.fleet_model import FleetPlan
+
+    if is_plan_file(args):
+        plan = load_plan_file(args[0])
+        if isinstance(plan, FleetPlan):
+            return fleet_config(list(plan.manifest_paths), targets) or RepoConfig()
+        return None if not targets else RepoConfig()
+    return fleet_config(args, targets)

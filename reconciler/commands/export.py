@@ -8,6 +8,7 @@ import click
 
 from reconciler.commands.support.exits import user_errors
 from reconciler.commands.support.options import CONNECTION_PARAMS, connection_options, given_flags, next_step
+from reconciler.errors import UserError
 
 
 @click.command(short_help="Write manifests of the live stores (adopt).")
@@ -21,9 +22,15 @@ from reconciler.commands.support.options import CONNECTION_PARAMS, connection_op
               help="Read the stores, keys and aliases from a Terraform state (terraform state pull, or terraform "
                    "show -json) instead of KMS, and print the 'terraform state rm' lines that hand them over. "
                    "Connects to nothing.")
+@click.option("--target", "targets", multiple=True, metavar="ACCOUNT/REGION",
+              help="Export this account and region (repeatable): each store's manifest gets its spec.account and "
+                   "spec.region, and --out writes them under ACCOUNT/REGION/.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
+              help="A reconciler.yaml saying how to reach the --target accounts (default: the credential chain).")
 @connection_options
 @user_errors
-def export(out_dir, stores, force, statefile, profile, region, endpoint_url, sandbox, sandbox_dir) -> None:
+def export(out_dir, stores, force, statefile, targets, config_path, profile, region, endpoint_url, sandbox,
+           sandbox_dir) -> None:
     """Write manifests describing the live stores and their keys, to adopt existing stores.
 
     Planning the exported manifests against the same account gives no changes (except the repair
@@ -36,6 +43,12 @@ def export(out_dir, stores, force, statefile, profile, region, endpoint_url, san
     from reconciler.plan.make import read_declared_and_live
 
     source, handover = None, []
+    if targets and statefile:
+        raise UserError("--target reads KMS; --from-terraform reads a Terraform state: give one of them")
+    if targets:
+        _export_fleet(make_target(profile, region, endpoint_url, sandbox, sandbox_dir), targets, config_path, out_dir,
+                      stores, force)
+        return
     if statefile:
         from reconciler.adopt.terraform import from_terraform, source_for
         from reconciler.aws.connection import env_region
@@ -84,3 +97,34 @@ def _warn_if_inside_manifests(out_dir: Path) -> None:
             click.echo(f"Note: {parent} holds manifests already: planning it would declare the exported stores "
                        "twice; export outside it (e.g. --out adopted/) if these stores are declared there", err=True)
             return
+
+
+def _export_fleet(target, targets, config_path, out_dir, stores, force) -> None:
+    """Each --target's stores, with their account and region, under ACCOUNT/REGION/ with --out."""
+    from reconciler.adopt.export import build_export, check_export, render_stdout, write_export
+    from reconciler.aws.reach import Reach
+    from reconciler.manifest.repo_config import RepoConfig, load_repo_config
+    from reconciler.plan.fleet import FleetTarget, connect_target, parse_targets
+    from reconciler.plan.make import read_live_state
+
+    config = (load_repo_config([str(Path(config_path).parent)]) if config_path else None) or RepoConfig()
+    exports = []
+    with Reach(target) as reach:
+        for account, region in parse_targets(targets):
+            conn, actual = connect_target(reach, config, FleetTarget(account, region))
+            live = read_live_state(conn)
+            result = build_export(live, stores=list(stores) or None, with_files=bool(out_dir), account=actual,
+                                  subdir=f"{actual}/{region}/" if out_dir else "")
+            check_export(result)
+            exports.append(result)
+    env = sorted({name for result in exports for name in result.env})
+    if out_dir:
+        for result in exports:
+            for path in write_export(result, out_dir, force=force):
+                click.echo(str(path))
+        click.echo(f"Exported {sum(len(r.manifests) for r in exports)} store(s) into {out_dir}; add a reconciler.yaml "
+                   "there saying how to reach each account, then plan it", err=True)
+    else:
+        click.echo("---\n".join(render_stdout(r) for r in exports if r.manifests), nl=False)
+    if env:
+        click.echo("Before an apply that sends secrets, set: " + ", ".join(env), err=True)

@@ -17,13 +17,21 @@ from reconciler.errors import UserError
 @click.option("--lock-table", metavar="NAME", help="Also allow the DynamoDB apply lock table NAME (apply mode).")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True,
               help="json: the policy document; text: each permission with the reason the tool needs it.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
+              help="A fleet's reconciler.yaml: print, per account, the role's permissions and trust policy, and what "
+                   "the runner needs to assume each role (JSON).")
+@click.option("--trust-principal", metavar="ARN",
+              help="With --config: who assumes the roles (the runner's role or user ARN, e.g. the GitHub OIDC role).")
 @user_errors
-def iam_policy(mode, region, account, partition, lock_table, fmt) -> None:
+def iam_policy(mode, region, account, partition, lock_table, fmt, config_path, trust_principal) -> None:
     """Print the least-privilege IAM policy that 'reconciler plan' or 'reconciler apply' needs."""
     import re
 
     from reconciler.aws.permissions import RENDERERS, Scope
 
+    if config_path:
+        _fleet_policies(mode, region, partition, lock_table, config_path, trust_principal)
+        return
     if account != "*" and not re.fullmatch(r"[0-9]{12}", account):
         raise UserError(f"--account must be a 12-digit account id, got {account!r}")
     if lock_table and mode != "apply":
@@ -32,4 +40,39 @@ def iam_policy(mode, region, account, partition, lock_table, fmt) -> None:
                                           lock_table=lock_table)), nl=False)
     if fmt == "json" and "*" in (region, account):
         click.echo("Note: pass --region and --account to scope the key and alias ARNs to one account and region.",
+                   err=True)
+
+
+def _fleet_policies(mode, region, partition, lock_table, config_path, trust_principal) -> None:
+    """Per account of a reconciler.yaml: the permissions its role needs, the trust policy that lets the
+    runner assume it (with the external id), and the runner's own sts:AssumeRole statement."""
+    import json
+    from pathlib import Path
+
+    from reconciler.aws.permissions import Scope, policy
+    from reconciler.manifest.repo_config import load_repo_config
+
+    config = load_repo_config([str(Path(config_path).parent)])
+    if config is None or config.path is None or config.path.resolve() != Path(config_path).resolve():
+        raise UserError(f"--config {config_path}: expected a file named reconciler.yaml")
+    accounts = {}
+    for account_id, access in sorted(config.accounts.items()):
+        entry: dict = {"reachedWith": access.describe(),
+                       "permissionsPolicy": policy(mode, Scope(partition=partition, region=region, account=account_id,
+                                                               lock_table=lock_table))}
+        if access.role_arn:
+            statement: dict = {"Effect": "Allow", "Principal": {"AWS": trust_principal or "RUNNER_ROLE_ARN"},
+                               "Action": "sts:AssumeRole"}
+            if access.external_id:
+                statement["Condition"] = {"StringEquals": {"sts:ExternalId": access.external_id}}
+            entry["roleArn"] = access.role_arn
+            entry["trustPolicy"] = {"Version": "2012-10-17", "Statement": [statement]}
+        accounts[account_id] = entry
+    roles = sorted(a.role_arn for a in config.accounts.values() if a.role_arn)
+    runner = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "AssumeTheFleetRoles", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": roles}]} \
+        if roles else None
+    click.echo(json.dumps({"accounts": accounts, "runnerPolicy": runner}, indent=2))
+    if roles and not trust_principal:
+        click.echo("Note: pass --trust-principal ARN (the runner's role) to fill in the trust policies' principal.",
                    err=True)

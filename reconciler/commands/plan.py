@@ -15,6 +15,7 @@ from reconciler.commands.support.options import (
     given_flags,
     next_step,
     print_plan,
+    target_option,
 )
 
 
@@ -27,33 +28,54 @@ from reconciler.commands.support.options import (
 @click.option("--allow-recent-use", is_flag=True,
               help="Schedule the deletion of keys CloudTrail shows in use recently (or during their quarantine) "
                    "instead of refusing; the saved plan records it.")
+@target_option
 @connection_options
 @user_errors
-def plan(paths, fmt, out, no_step_summary, allow_outside_root, allow_recent_use, profile, region, endpoint_url, sandbox, sandbox_dir):
+def plan(paths, fmt, out, no_step_summary, allow_outside_root, allow_recent_use, targets, profile, region, endpoint_url,
+         sandbox, sandbox_dir):
     """Show what apply would change, with a preflight of the XKS proxies its steps make KMS call.
-    Exit 0 no changes, 2 changes, 1 error (a refused change, a failed preflight check)."""
+    Exit 0 no changes, 2 changes, 1 error (a refused change, a failed preflight check).
+
+    With a reconciler.yaml beside the manifests (or --target), every account and region they name
+    is planned, concurrently, into one plan with a section per target.
+    """
     from reconciler.aws.targets import make_target
     from reconciler.plan.files import save_plan
-    from reconciler.plan.make import make_plan
-    from reconciler.plan.render import render_markdown
-
-    from reconciler.preflight import annotate
+    from reconciler.plan.fleet_render import RENDERERS
 
     target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
-    # annotate: the preflight of the XKS proxies the steps make KMS call
-    result = make_plan(list(paths), target, allow_outside_root=allow_outside_root,
-                       allow_recent_use=allow_recent_use,
-                       annotate=lambda plan, desired, conn: annotate(plan, desired, conn=conn))
+    result = _make(list(paths), target, targets, allow_outside_root, allow_recent_use)
     print_plan(result.plan, fmt)
     if out:
         save_plan(result.plan, out)
         click.echo(f"Saved the plan to {out}" + _apply_hint(result.plan, out), err=True)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file and not no_step_summary:
-        append_step_summary(summary_file, render_markdown(result.plan))
-    if result.plan.refusals or result.plan.preflight_failures:
+        append_step_summary(summary_file, RENDERERS["markdown"](result.plan))
+    if result.plan.refusals or getattr(result.plan, "failed", ()) or getattr(result.plan, "preflight_failures", ()):
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_CHANGES if result.plan.has_changes else EXIT_OK)
+
+
+def _make(paths: list[str], target, targets: tuple[str, ...], allow_outside_root: bool, allow_recent_use: bool):
+    """The plan of one target (as always) or, with a reconciler.yaml or --target, of the fleet."""
+    from reconciler.plan.fleet import fleet_config, parse_targets, plan_fleet
+
+    only = parse_targets(targets)
+    config = fleet_config(paths, targets)
+    if config is None:
+        from reconciler.plan.make import make_plan
+
+        from reconciler.preflight import annotate
+
+        # annotate: the preflight of the XKS proxies the steps make KMS call (a fleet's plan has none)
+        return make_plan(paths, target, allow_outside_root=allow_outside_root, allow_recent_use=allow_recent_use,
+                         annotate=lambda plan, desired, conn: annotate(plan, desired, conn=conn))
+    from reconciler.aws.reach import Reach
+
+    with Reach(target) as reach:
+        return plan_fleet(paths, target, config, only=only, allow_outside_root=allow_outside_root, reach=reach,
+                          allow_recent_use=allow_recent_use)
 
 
 def append_step_summary(path: str, text: str) -> None:
@@ -75,7 +97,9 @@ def _apply_hint(plan, out: str) -> str:
     """How to apply a saved plan, with the flags this plan was made with."""
     if plan.refusals:
         return "; the plan refuses some changes: fix the manifests and plan again"
-    if plan.preflight_failures:
+    if getattr(plan, "failed", ()):
+        return "; some targets could not be read (see above): fix their access and plan again"
+    if getattr(plan, "preflight_failures", ()):
         return "; a preflight check failed: fix the proxy or the manifests and plan again"
     if not plan.has_changes:
         return " (no changes to apply)"

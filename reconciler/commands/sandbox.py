@@ -65,8 +65,15 @@ def init(paths: tuple[str, ...], env_file: str | None, endpoint_url: str | None,
         wanted = fixtures.needs(load_manifests(list(paths)))
     except SecretError as exc:
         raise UserError(str(exc)) from None
-    for line in fixtures.seed(_control(endpoint_url, sandbox_dir), wanted):
+    control = _control(endpoint_url, sandbox_dir)
+    for line in fixtures.seed(control, wanted):
         click.echo(line)
+    from reconciler.manifest.repo_config import load_repo_config
+
+    config = load_repo_config(list(paths))  # the roles reconciler.yaml assumes, with their external ids
+    for access in (config.accounts.values() if config else ()):
+        if access.role_arn:
+            click.echo(control.seed_role(access.role_arn, access.external_id))
     target = Path(env_file) if env_file else resolve_dir(sandbox_dir) / fixtures.ENV_FILE
     fixtures.write_env_file(target, wanted.env)
     names = ", ".join(sorted(wanted.env)) or "none needed"
@@ -199,6 +206,18 @@ def seed_cluster_cmd(cluster_id, hsm_count, state, trust_anchor, region, endpoin
     if not made.created:
         click.echo(f"Note: CloudHSM cluster {made.id} exists already; it was left as it is.", err=True)
     click.echo(made.id)
+
+
+@sandbox.command("seed-role", short_help="Create a role the sandbox's STS lets you assume.")
+@click.argument("role_arn", metavar="ROLE_ARN")
+@click.option("--external-id", metavar="ID", help="The external id the role's trust policy requires.")
+@sandbox_target
+@user_errors
+def seed_role_cmd(role_arn, external_id, endpoint_url, sandbox_dir) -> None:
+    """Create a role (arn:aws:iam::ACCOUNT:role/NAME) that AssumeRole lets the sandbox's caller assume:
+    its credentials act in ACCOUNT. Any other role is refused with AccessDenied, as STS refuses a
+    role whose trust policy does not let the caller in."""
+    click.echo(_control(endpoint_url, sandbox_dir).seed_role(role_arn, external_id))
 
 
 @sandbox.command("seed-endpoint-service", short_help="Create a VPC endpoint service in the sandbox.")

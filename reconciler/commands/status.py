@@ -5,25 +5,61 @@ from __future__ import annotations
 import click
 
 from reconciler.commands.support.exits import user_errors
-from reconciler.commands.support.options import connection_options
+from reconciler.commands.support.options import connection_options, target_option
 
 
 @click.command(short_help="Every live store at a glance.")
 @click.argument("paths", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@target_option
 @connection_options
 @user_errors
-def status(paths, fmt, profile, region, endpoint_url, sandbox, sandbox_dir) -> None:
+def status(paths, fmt, targets, profile, region, endpoint_url, sandbox, sandbox_dir) -> None:
     """Every live custom key store at a glance; with manifests (PATH...), which ones they manage.
 
     Columns: name, id, type, connection state (with its error code), keys by key state, the
-    earliest DeletionDate of a key pending deletion, and managed or not. Read-only.
+    earliest DeletionDate of a key pending deletion, and managed or not. Read-only. With a
+    reconciler.yaml beside the manifests (or --target), every account and region, one table each.
     """
     from reconciler.aws.targets import make_target, sandbox_location
     from reconciler.live.status import RENDERERS, build_status
     from reconciler.plan.make import read_declared_and_live
 
+    from reconciler.plan.fleet import fleet_config
+
     target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
-    declared, live = read_declared_and_live(target, list(paths))
     where = {"endpoint": endpoint_url, "sandbox": sandbox_location(sandbox_dir) if sandbox else None}
+    config = fleet_config(list(paths), targets)
+    if config is not None:
+        _fleet_status(list(paths), target, config, targets, fmt, where)
+        return
+    declared, live = read_declared_and_live(target, list(paths))
     click.echo(RENDERERS[fmt](build_status(live, declared, where)), nl=False)
+
+
+def _fleet_status(paths, target, config, targets, fmt, where) -> None:
+    """One table per account and region; a target that cannot be read says why (exit 1)."""
+    import json
+    import sys
+
+    from reconciler.aws.reach import Reach
+    from reconciler.display import printable
+    from reconciler.live.status import RENDERERS, build_status
+    from reconciler.plan.fleet import parse_targets, read_fleet
+
+    with Reach(target) as reach:
+        results = read_fleet(paths, target, config, only=parse_targets(targets), reach=reach)
+    failed = [ident for ident, _, live in results if isinstance(live, str)]
+    if fmt == "json":
+        click.echo(json.dumps({"targets": [
+            {"id": ident, **({"error": live} if isinstance(live, str) else
+                             {"status": build_status(live, declared, where).to_dict()})}
+            for ident, declared, live in results]}, indent=2))
+    else:
+        for ident, declared, live in results:
+            click.echo(printable(f"=== Target {ident} ==="))
+            click.echo(printable(f"  cannot be read: {live}") + "\n" if isinstance(live, str)
+                       else RENDERERS["text"](build_status(live, declared, where)))
+    if failed:
+        click.echo(f"Error: {len(failed)} target(s) could not be read: {', '.join(failed)}", err=True)
+        sys.exit(1)

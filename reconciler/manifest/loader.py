@@ -60,6 +60,8 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 # a KeyStore manifest is a few KB (a store with 1,000 keys is about 150 KB): a larger file is a
 # mistake (a log, a dump) and reading and parsing it would take seconds to minutes
 MAX_MANIFEST_BYTES = 1024 * 1024
+# the repository configuration at the root of a directory of manifests: how to reach each account
+REPO_CONFIG_FILE = "reconciler.yaml"
 
 # --------------------------------------------------------------------------------------------
 # Results
@@ -290,6 +292,8 @@ def _manifest_files(directory: Path) -> list[Path]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
+                if name == REPO_CONFIG_FILE and Path(dirpath) == directory:
+                    continue  # the repository configuration (reconciler.manifest.repo_config), not a manifest
                 found.append(Path(dirpath) / name)
     return sorted(found, key=lambda p: p.relative_to(directory).parts)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from reconciler import __version__
 from reconciler.errors import RefusedError, UserError
+from reconciler.plan.fleet_model import FleetPlan, is_fleet_data
 from reconciler.plan.model import FORMAT_VERSION, Plan, plan_digest
 
 MAX_PLAN_FILE_BYTES = 256 * 1024 * 1024  # a plan of 50,000 keys is a few tens of MB
@@ -44,7 +45,7 @@ def save_plan(plan: Plan, path: str) -> None:
 
 
 def load_plan_file(path: str) -> Plan:
-    """The plan in ``path``, or one clear refusal: missing, not a regular file, too large, not JSON,
+    """The plan in ``path`` (a :class:`FleetPlan` for a plan of several targets), or one clear refusal: missing, not a regular file, too large, not JSON,
     another format version, edited after it was written, or malformed."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # before open: opening a FIFO would block
@@ -73,6 +74,8 @@ def load_plan_file(path: str) -> Plan:
         raise RefusedError(f"{path}: the plan file's digest does not match its content: it was edited or "
                            "damaged after 'reconciler plan' wrote it; make a new plan")
     try:
+        if is_fleet_data(data):
+            return FleetPlan.from_dict(data)  # type: ignore[return-value]
         return Plan.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise RefusedError(f"{path}: malformed plan file ({exc.__class__.__name__}: {exc}); make a new plan") from None

@@ -8,6 +8,7 @@ either.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -133,6 +134,7 @@ def describe_settings(settings: SandboxSettings) -> dict[str, Any]:
         "xksProxies": {name: f"{entry.get('scheme', 'https')}://{entry['host']}:{entry['port']}"
                        for name, entry in sorted((getattr(settings, "xks_proxies", None) or {}).items())},
         "seed": settings.seed,
+        **({"roles": sorted(settings.roles)} if getattr(settings, "roles", None) else {}),
     }
 
 
@@ -190,6 +192,20 @@ def seed_endpoint_service(seed: EndpointServiceSeed) -> Seeded:
     return Seeded(service.service_name, not existed)
 
 
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+def seed_role(settings: SandboxSettings, role_arn: str, external_id: str | None) -> str:
+    if not ROLE_ARN.match(role_arn or ""):
+        raise ControlError(f"{role_arn!r} is not a role ARN: expected arn:aws:iam::ACCOUNT:role/NAME")
+    roles = getattr(settings, "roles", None)
+    if roles is None:  # settings saved before roles existed
+        roles = settings.roles = {}
+    existed = roles.get(role_arn, ...) == (external_id or None)
+    roles[role_arn] = external_id or None
+    return ("role exists: " if existed else "role created: ") + role_arn + (" (with an external id)" if external_id else "")
+
+
 @dataclass
 class XksProxyRegistration:
     """An XKS proxy host name and where it answers (the registry: reconciler.sandbox.xks_link)."""
@@ -236,6 +252,7 @@ class SandboxControl(Protocol):
     def register_xks_proxy(self, registration: XksProxyRegistration) -> None: ...
     def unregister_xks_proxy(self, hostname: str, port: int | None = None) -> None: ...
     def xks_proxies(self) -> dict[str, dict[str, Any]]: ...
+    def seed_role(self, role_arn: str, external_id: str | None) -> str: ...
 
 
 class LocalControl:
@@ -271,6 +288,11 @@ class LocalControl:
     def seed_endpoint_service(self, seed: EndpointServiceSeed) -> Seeded:
         with self.host.transaction():
             return seed_endpoint_service(seed)
+
+    def seed_role(self, role_arn: str, external_id: str | None) -> str:
+        """A role STS lets the sandbox's caller assume (see :mod:`reconciler.sandbox.sts`)."""
+        with self.host.transaction() as settings:
+            return seed_role(settings, role_arn, external_id)
 
 
     def register_xks_proxy(self, registration: XksProxyRegistration) -> None:
@@ -364,6 +386,8 @@ class RemoteControl:
 
     def xks_proxies(self) -> dict[str, dict[str, Any]]:
         return self._call("xks-proxies")
+    def seed_role(self, role_arn: str, external_id: str | None) -> str:
+        return self._call("seed/role", {"roleArn": role_arn, "externalId": external_id})["seeded"]
 
 
 def _iso(moment) -> str:

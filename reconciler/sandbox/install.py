@@ -54,6 +54,9 @@ def install() -> None:
         _patch_server_routing()
         _patch_cloudtrail()
         _cache_moto_dispatch()
+        from reconciler.sandbox.sts import install_sts
+
+        install_sts()
         setattr(KmsResponse, _MARKER, True)
 
 

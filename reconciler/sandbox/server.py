@@ -85,6 +85,8 @@ class ControlApp:
             return {}
         if verb == "xks-proxies":
             return control.xks_proxies()
+        if verb == "seed/role":
+            return {"seeded": control.seed_role(str(payload.get("roleArn")), payload.get("externalId"))}
         raise ControlError(f"unknown control verb {verb!r}")
 
 

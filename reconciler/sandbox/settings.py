@@ -93,6 +93,8 @@ class SandboxSettings:
     # A store whose XksProxyUriEndpoint names a registered host is served by that proxy
     # (reconciler.sandbox.xks_link); other stores behave as if their proxy always answered well.
     xks_proxies: dict[str, dict] = field(default_factory=dict)
+    # the roles STS lets the sandbox's caller assume: role ARN -> the external id it requires (or None)
+    roles: dict[str, str | None] = field(default_factory=dict)
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 

@@ -76,6 +76,13 @@ def connection_options(func: Callable) -> Callable:
     return func
 
 
+def target_option(func: Callable) -> Callable:
+    """``--target ACCOUNT/REGION`` (repeatable): limit a fleet run to these targets."""
+    return click.option("--target", "targets", multiple=True, metavar="ACCOUNT/REGION",
+                        help="Only this account and region (repeatable); plans every target the manifests name "
+                             "otherwise (with a reconciler.yaml).")(func)
+
+
 def sandbox_dir_option(help_text: str) -> Callable:
     return click.option("--sandbox-dir", envvar="RECONCILER_SANDBOX_DIR", show_envvar=True,
                         type=click.Path(file_okay=False), metavar="DIR",
@@ -90,7 +97,7 @@ def _color(stream) -> bool:
 
 
 def print_plan(plan, fmt: str) -> None:
-    from reconciler.plan.render import RENDERERS
+    from reconciler.plan.fleet_render import RENDERERS  # a plan of one target or of a fleet
 
     if fmt == "text" and _color(sys.stdout):
         from rich.console import Console

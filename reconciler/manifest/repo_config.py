@@ -1,0 +1,144 @@
+"""The repository configuration: ``reconciler.yaml`` at the root of the manifests (optional).
+
+It says how to reach each account the manifests name, and the region of stores without
+``spec.region``::
+
+    defaultRegion: us-east-1
+    accounts:
+      "111111111111": {roleArn: "arn:aws:iam::111111111111:role/reconciler", externalId: optional}
+      "222222222222": {profile: staging}
+
+An account reaches AWS through a named profile, a role assumed with the runner's credentials (role
+ARN, optional external id and session name), or, with no entry, the default credential chain. It
+is found in the first manifest path given (a directory, or a file's directory) or, failing that,
+in that directory's parent. Without one, a run is for one account and region, as it always was.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from reconciler.aws.reach import DEFAULT_SESSION_NAME, AccountAccess
+from reconciler.aws.regions import region_problem
+from reconciler.errors import UserError
+from reconciler.manifest.loader import REPO_CONFIG_FILE
+
+ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,512}$")
+# sts:AssumeRole's RoleSessionName and ExternalId (the STS API Reference's patterns and lengths)
+SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
+EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+_ACCESS_FIELDS = {"profile", "roleArn", "externalId", "sessionName"}
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    path: Path | None = None
+    default_region: str | None = None
+    accounts: dict[str, AccountAccess] = field(default_factory=dict)
+
+    def access(self, account: str | None) -> AccountAccess:
+        return self.accounts.get(account or "", AccountAccess())
+
+
+def find_repo_config(paths: Sequence[str]) -> Path | None:
+    """``reconciler.yaml`` in the first path (a directory, or a file's directory), or its parent."""
+    if not paths:
+        return None
+    first = Path(paths[0])
+    base = first if first.is_dir() else first.parent
+    for directory in (base, base.absolute().parent):
+        candidate = directory / REPO_CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_repo_config(paths: Sequence[str]) -> RepoConfig | None:
+    """The repository configuration of ``paths``, None without one, or one :class:`UserError` with
+    every problem in it (``FILE: message``)."""
+    path = find_repo_config(paths)
+    if path is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the repository configuration ({exc.__class__.__name__})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise UserError(f"{path}{where}: not valid YAML; fix the repository configuration") from None
+    problems = config_problems(data)
+    if problems:
+        raise UserError(f"{path}: the repository configuration is not valid ({len(problems)} problem(s)):\n"
+                        + "\n".join(f"  {p}" for p in problems))
+    data = data or {}
+    accounts = {}
+    for account, entry in (data.get("accounts") or {}).items():
+        entry = entry or {}
+        accounts[account] = AccountAccess(profile=entry.get("profile"), role_arn=entry.get("roleArn"),
+                                          external_id=entry.get("externalId"),
+                                          session_name=entry.get("sessionName") or DEFAULT_SESSION_NAME)
+    return RepoConfig(path=path, default_region=data.get("defaultRegion"), accounts=accounts)
+
+
+def config_problems(data: Any) -> list[str]:
+    """Every problem of a parsed ``reconciler.yaml``, each with its fix."""
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        return ["expected a mapping with defaultRegion and accounts"]
+    problems = [f"unknown field {k!r}: expected defaultRegion, accounts" for k in data
+                if k not in ("defaultRegion", "accounts")]
+    region = data.get("defaultRegion")
+    if region is not None:
+        problem = region_problem(region) if isinstance(region, str) else "expected a string"
+        if problem:
+            problems.append(f"defaultRegion: {problem}")
+    accounts = data.get("accounts")
+    if accounts is None:
+        return problems
+    if not isinstance(accounts, dict):
+        return problems + ["accounts: expected a mapping of 12-digit account ids (quoted) to how to reach them"]
+    for account, entry in accounts.items():
+        where = f"accounts.{account}"
+        if not isinstance(account, str) or not ACCOUNT_RE.match(account):
+            problems.append(f"{where}: the key must be a 12-digit account id, quoted (\"111122223333\")")
+            continue
+        if entry is None:
+            continue  # the default chain, said explicitly
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: expected {{profile: NAME}} or "
+                            "{roleArn: ARN, externalId: ..., sessionName: ...}")
+            continue
+        before = len(problems)
+        problems += [f"{where}.{k}: unknown field; expected one of {', '.join(sorted(_ACCESS_FIELDS))}"
+                     for k in entry if k not in _ACCESS_FIELDS]
+        for name in _ACCESS_FIELDS & set(entry):
+            if not isinstance(entry[name], str) or not entry[name]:
+                problems.append(f"{where}.{name}: expected a non-empty string")
+        if len(problems) > before:
+            continue
+        role = entry.get("roleArn")
+        if entry.get("profile") and role:
+            problems.append(f"{where}: give profile or roleArn, not both (the role is assumed with the runner's "
+                            "credentials)")
+        if role:
+            match = ROLE_ARN_RE.match(role)
+            if not match:
+                problems.append(f"{where}.roleArn: expected arn:aws:iam::ACCOUNT:role/NAME")
+            elif match.group(1) != account:
+                problems.append(f"{where}.roleArn: the role is in account {match.group(1)}, not {account}; "
+                                "its credentials would act there")
+        elif "externalId" in entry or "sessionName" in entry:
+            problems.append(f"{where}: externalId and sessionName go with roleArn")
+        if "sessionName" in entry and not SESSION_NAME_RE.match(entry["sessionName"]):
+            problems.append(f"{where}.sessionName: 2 to 64 characters of letters, digits and +=,.@_-")
+        if "externalId" in entry and not EXTERNAL_ID_RE.match(entry["externalId"]):
+            problems.append(f"{where}.externalId: 2 to 1224 characters of letters, digits and +=,.@:/_-")
+    return problems
