@@ -228,3 +228,22 @@ def test_stores_that_need_no_check_cost_nothing() -> None:
     assert annotate(plan, desired, conn=None, target=None) is plan
     connect = Step("payments-xks:connect_store", Action.connect_store, "payments-xks", "connect")
     assert [s.name for s, _ in stores_to_check(Plan("us-east-1", (connect,)), desired)] == ["payments-xks"]
+
+
+def test_a_fleet_plan_checks_each_targets_proxies_and_apply_refuses_the_failed_target(cli, start) -> None:
+    """A fleet (reconciler.yaml) gets the same preflight as one target: the wrong uriPath is caught
+    in its target's section before KMS is called, and apply refuses that target."""
+    from tests.e2e.test_fleet import A, CONFIG, EAST, store
+
+    start(config(uriPath="/other/kms/xks/v1"))
+    cli.write("m/reconciler.yaml", CONFIG)
+    cli.write("m/a-east.yaml", store(A, None).replace(f"https://xks-{A}.example.com", f"https://{HOST}"))
+    assert cli("sandbox", "init", "m").code == 0
+    run = cli("plan", "--sandbox", "m", "--format", "json")
+    assert run.code == 1, run.both
+    (section,) = json.loads(run.out)["targets"]
+    failed = [c for c in section["plan"]["preflight"] if c["status"] == "fail"]
+    assert [(f["check"], f["connectionErrorCode"]) for f in failed] == [("health", "XKS_PROXY_INVALID_CONFIGURATION")]
+    applied = cli("apply", "--sandbox", "--auto-approve", "m")
+    assert applied.code == 1 and "preflight found XKS proxy problems" in applied.both, applied.both
+    assert f"{A}/{EAST}" in applied.both
