@@ -92,7 +92,7 @@ FINDING_KINDS = ("unmanaged_store", "drift_key", "refused", "note", "warning")
 def sample_plans() -> list[Any]:
     """Plans that between them use every field the plan file has, with values present and absent."""
     from reconciler.live.model import LiveKey, LiveState, LiveStore, LiveXks
-    from reconciler.plan.model import Action, Finding, Plan, Step
+    from reconciler.plan.model import Action, Finding, Plan, PreflightCheck, Step
 
     now = datetime(2030, 1, 1, tzinfo=timezone.utc)
     xks = LiveStore(id="cks-1", name="payments-xks", type="EXTERNAL_KEY_STORE", connection_state="FAILED",
@@ -121,7 +121,10 @@ def sample_plans() -> list[Any]:
                 manifests_digest="sha256:0", live_digest="sha256:1", manifest_paths=("manifests",),
                 managed_stores=("payments-xks",), observed=live.to_dict(),
                 target={"account": "111122223333", "region": "us-east-1", "endpoint": "https://kms.example.com",
-                        "sandbox": "/tmp/sandbox"}, allow_recent_use=True, rescue_window=rescue)
+                        "sandbox": "/tmp/sandbox"}, allow_recent_use=True, rescue_window=rescue,
+                preflight=(PreflightCheck("payments-xks", "health", "fail", "what", code="INVALID_CREDENTIALS",
+                                          exception="XksProxyIncorrectAuthenticationCredentialException", fix="how"),
+                           PreflightCheck("payments-xks", "key", "ok", "what", key="x1")))
     public = LiveStore(id="cks-3", name="public", type="EXTERNAL_KEY_STORE", connection_state="DISCONNECTED",
                        xks=LiveXks("PUBLIC_ENDPOINT", "https://xks.example.com", "/kms/xks/v1"),
                        keys=(LiveKey("k3", "arn:k3", "cks-3", "EXTERNAL_KEY_STORE", "Unavailable", False),))
@@ -159,6 +162,11 @@ def plan_schema() -> dict[str, Any]:
                  ("rescueWindow", "[]", "quarantine", "start"), ("rescueWindow", "[]", "quarantine", "end"),
                  ("rescueWindow", "[]", "keys", "[]", "deletionDate")):
         _annotate(schema, path, format="date-time")
+    _annotate(schema, ("preflight",), description="the checks of the XKS proxies the steps make KMS call "
+              "(present when a step needed one): docs/xks-proxy.md")
+    _annotate(schema, ("preflight", "[]", "status"), enum=["ok", "warn", "fail", "not_checked"])
+    _annotate(schema, ("preflight", "[]", "check"),
+              enum=["dns", "tls", "health", "credential", "ekm", "latency", "key", "proxy"])
     _annotate(schema, ("planDigest",), pattern="^sha256:[0-9a-f]{64}$",
               description="sha256 of the canonical JSON of every other member; apply refuses a plan whose "
                           "digest does not match")

@@ -28,6 +28,7 @@ from reconciler.apply.guards import (
     check_live_unchanged,
     check_manifests_unchanged,
     check_plan_invariants,
+    check_preflight,
     check_saved_steps,
     check_target,
     preflight_secrets,
@@ -112,7 +113,8 @@ def run_fleet_apply(request: ApplyRequest, config, *, print_plan: Callable[[Any,
             paths = list(request.args)
             result = plan_fleet(paths, request.target, config, only=only, reach=reach,
                                 allow_outside_root=request.allow_outside_root,
-                                allow_recent_use=request.allow_recent_use)
+                                allow_recent_use=request.allow_recent_use,
+                                annotate=None if request.skip_preflight else _preflight)
             plan, connections = result.plan, result.connections
             if request.fmt == "text":
                 print_plan(plan, "text")
@@ -157,6 +159,13 @@ def run_fleet_apply(request: ApplyRequest, config, *, print_plan: Callable[[Any,
                 ThreadPoolExecutor(max_workers=max(1, len(sections)), thread_name_prefix="apply-target") as pool:
             outcomes = list(pool.map(one, sections))
     return _report(outcomes, request, out)
+
+
+def _preflight(plan: Any, desired: Any, conn: Any) -> Any:
+    """A target's plan with the preflight of the XKS proxies its steps make KMS call."""
+    from reconciler.preflight import annotate
+
+    return annotate(plan, desired, conn=conn)
 
 
 def _message(exc: BaseException) -> str:
@@ -206,6 +215,7 @@ def _apply_section(request: ApplyRequest, reach: Reach, config, section: Section
             print("No changes. The live state matches the manifests.", file=out)
             return TargetOutcome(section.id, 0)
         check_plan_invariants(plan, desired)
+        check_preflight(plan, request.skip_preflight)
         check_account(conn, desired, plan)
         preflight_secrets(plan, desired)
         stop.check()

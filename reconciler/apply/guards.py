@@ -146,3 +146,20 @@ def preflight_secrets(plan: Plan, desired: Desired) -> None:
             desired.inputs.key_store_password(step.store)
         if step.action.value == "create_store" and params.get("type") == "AWS_CLOUDHSM":
             desired.inputs.trust_anchor(step.store)
+
+
+def check_preflight(plan: Plan, skip: bool) -> None:
+    """Refuse, before any step, a plan whose preflight found a proxy KMS would fail on
+    (reconciler.preflight), unless ``--skip-preflight``."""
+    failures = plan.preflight_failures
+    if not failures or skip:
+        return
+    lines = []
+    for check in failures:
+        what = " / ".join(x for x in (check.exception, check.code) if x)
+        who = check.store + (f" / {check.key}" if check.key else "")
+        lines.append(f"  {who}: {check.check}: {check.message}" + (f" (KMS: {what})" if what else ""))
+    steps = sorted({s.id for s in plan.steps if s.store in {c.store for c in failures}})
+    raise RefusedError("preflight found XKS proxy problems KMS would fail on; nothing was changed. Steps "
+                       f"refused: {', '.join(steps)}.\n" + "\n".join(lines)
+                       + "\nFix them (see the plan's preflight section), or pass --skip-preflight to apply anyway")

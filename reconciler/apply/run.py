@@ -19,6 +19,7 @@ from reconciler.apply.guards import (
     check_live_unchanged,
     check_manifests_unchanged,
     check_plan_invariants,
+    check_preflight,
     check_saved_steps,
     check_target,
     preflight_secrets,
@@ -51,6 +52,8 @@ class ApplyRequest:
     handle_signals: bool = False
     # schedule the deletion of keys CloudTrail shows in use (the plan refuses otherwise)
     allow_recent_use: bool = False
+    # apply even when a preflight check of an XKS proxy failed
+    skip_preflight: bool = False
 
 
 def limiter_for(conn: Connection):
@@ -166,6 +169,10 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
         else:
             plan = build_plan(desired, live, conn.now(), paths, conn.identity(),
                               allow_recent_use=request.allow_recent_use)
+            if not request.skip_preflight:
+                from reconciler.preflight import annotate
+
+                plan = annotate(plan, desired, conn=conn)
             if request.fmt == "text":
                 print_plan(plan, "text")
         if plan.refusals:
@@ -176,6 +183,7 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
             return 0
         check_plan_invariants(plan, desired)
         check_destroy(plan, request.allow_destroy)
+        check_preflight(plan, request.skip_preflight)
         if not saved and not request.auto_approve:
             if not request.stdin_isatty():
                 raise RefusedError("apply needs a confirmation, and there is no terminal to ask on: review the "

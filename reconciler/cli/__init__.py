@@ -19,6 +19,7 @@ COMMANDS = {
     "validate": "reconciler.commands.validate:validate",
     "schema": "reconciler.commands.schema:schema",
     "plan": "reconciler.commands.plan:plan",
+    "preflight": "reconciler.commands.preflight:preflight",
     "show": "reconciler.commands.show:show",
     "apply": "reconciler.commands.apply:apply",
     "force-unlock": "reconciler.commands.force_unlock:force_unlock",

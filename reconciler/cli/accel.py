@@ -48,8 +48,9 @@ def enabled() -> bool:
 
 
 def wanted(argv: list[str]) -> bool:
-    """A command that imports the emulator: ``--sandbox`` on plan, apply, status or export, or a
-    ``sandbox`` verb (not ``serve``, which runs until stopped); never help, version or completion."""
+    """A command that imports the emulator: ``--sandbox`` on plan, preflight, apply, status or export,
+    or a ``sandbox`` verb (not ``serve`` nor ``xks-proxy serve``, which run until stopped); never
+    help, version or completion."""
     if not enabled() or any(a in ("-h", "--help", "--version") for a in argv):
         return False
     if any(name.startswith("_RECONCILER_COMPLETE") for name in os.environ):
@@ -58,8 +59,8 @@ def wanted(argv: list[str]) -> bool:
     if not words:
         return False
     if words[0] == "sandbox":
-        return len(words) > 1 and words[1] != "serve"
-    return words[0] in ("plan", "apply", "status", "export") and "--sandbox" in argv
+        return len(words) > 1 and words[1] not in ("serve", "xks-proxy")
+    return words[0] in ("plan", "preflight", "apply", "status", "export") and "--sandbox" in argv
 
 
 def _fingerprint() -> str:

@@ -29,11 +29,14 @@ from reconciler.commands.support.options import DURATION, confirm, connection_op
                    "account and region, as Terraform's S3 backend does. --sandbox always locks with a local file.")
 @click.option("--lock-timeout", type=DURATION, default="0s", show_default=True,
               help="How long to wait for a lock another apply holds (e.g. 30s, 5m) before giving up.")
+@click.option("--skip-preflight", is_flag=True,
+              help="Apply even when a preflight check of an XKS proxy failed (see 'reconciler preflight').")
 @target_option
 @connection_options
 @user_errors
 def apply(args, auto_approve, allow_destroy, allow_recent_use, timeout, fmt, journal_path, no_journal,
-          allow_outside_root, lock_table, lock_timeout, targets, profile, region, endpoint_url, sandbox, sandbox_dir):
+          allow_outside_root, lock_table, lock_timeout, skip_preflight, targets, profile, region, endpoint_url, sandbox,
+          sandbox_dir):
     """Execute a plan: a saved PLANFILE exactly, or plan PATH... and apply after confirmation.
 
     Exit 0 converged, 2 applied but deferred steps remain (re-run after the date shown),
@@ -51,6 +54,7 @@ def apply(args, auto_approve, allow_destroy, allow_recent_use, timeout, fmt, jou
         fmt=fmt, journal_path=None if no_journal else journal_path, allow_outside_root=allow_outside_root,
         lock_table=lock_table or None, lock_timeout_seconds=lock_timeout, handle_signals=True,
         allow_recent_use=allow_recent_use,
+        skip_preflight=skip_preflight,
     )
     config = _fleet(list(args), targets)
     if config is not None:

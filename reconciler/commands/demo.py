@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -79,6 +80,54 @@ class _Runner:
         return code
 
 
+PROXY_HOST = "xks.payments.example.com"  # manifests/payments-xks.yaml's uriEndpoint
+
+
+def write_proxy_config(path: Path, credentials: list[tuple[str, str]]) -> None:
+    """The demo proxy's configuration: payments-xks's path and keys, and each credential as
+    (access key id, the variable holding its secret): no secret is written."""
+    lines = ["# the local XKS proxy of payments-xks (docs/xks-proxy.md)", "uriPath: /kms/xks/v1", "credentials:"]
+    for akid, variable in credentials:
+        lines += [f"  - accessKeyId: {akid}", f"    secretAccessKey: {{fromEnv: {variable}}}"]
+    lines += ["keys:", "  - id: payments-key-0001", "  - id: payments-key-0002"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+class _Proxy:
+    """``reconciler sandbox xks-proxy serve`` in a process of its own (it runs in the foreground
+    until stopped), registered in the demo's sandbox while it runs."""
+
+    def __init__(self, workspace: Path, env: dict[str, str], config: str) -> None:
+        args = ["sandbox", "xks-proxy", "serve", "--config", config, "--hostname", PROXY_HOST]
+        click.secho("\n$ reconciler " + " ".join(args) + " &", bold=True)
+        click.secho("# a real local XKS proxy on a free port, its certificate from the sandbox's CA; the "
+                    "sandbox's KMS calls it for the store whose uriEndpoint is https://" + PROXY_HOST, dim=True)
+        env = {**env, "RECONCILER_SANDBOX_ACCEL": "off"}  # a long-running command: its own process
+        self.process = subprocess.Popen([sys.executable, "-m", "reconciler", *args], cwd=workspace, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        stdin=subprocess.DEVNULL)
+        assert self.process.stdout is not None
+        for line in self.process.stdout:  # until it has registered itself
+            click.echo(line.rstrip())
+            if line.startswith("Its certificate") or line.startswith("Error"):
+                break
+        if self.process.poll() is not None:
+            raise click.ClickException("the XKS proxy did not start; the demo stops here")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # it unregisters its host name as it stops
+            try:
+                self.process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.communicate()
+
+
+def set_uri_path(path: Path, uri_path: str) -> None:
+    path.write_text(re.sub(r"^(\s*)uriPath:.*$", rf"\1uriPath: {uri_path}", path.read_text(), count=1, flags=re.M))
+
+
 def set_state_absent(path: Path) -> None:
     text = path.read_text()
     if re.search(r"^\s*state:\s*present\s*$", text, flags=re.M):
@@ -132,12 +181,68 @@ def run_demo(source: Path, workspace: Path | None, store_file: str, cli: click.C
     click.secho("# the demo loads .reconciler/sandbox/env.sh into its environment (. .reconciler/sandbox/env.sh): "
                 + ", ".join(sorted(variables)), dim=True)
     run("validate", "manifests", note="offline checks: every KMS constraint, every file, every problem at once")
-    run("plan", "--sandbox", "manifests", expect=(2,), note="exit 2: there are changes to make")
-    run("apply", "--sandbox", "--auto-approve", "manifests",
-        note="creates the stores, connects them (waiting for CONNECTED), creates keys and aliases")
-    run("plan", "--sandbox", "manifests", note="exit 0: the live state matches the manifests")
-    run("status", "--sandbox", "manifests", note="every store at a glance: connection, keys by state, managed or not")
+    proxies = _proxy_story(run, scratch, env)
+    try:
+        run("plan", "--sandbox", "manifests", expect=(2,),
+            note="exit 2: there are changes to make; the preflight section checks the proxy KMS will call")
+        run("apply", "--sandbox", "--auto-approve", "manifests",
+            note="creates the stores, connects them (waiting for CONNECTED), creates keys and aliases; the "
+                 "sandbox's KMS calls the proxy for payments-xks (health, GetKeyMetadata)")
+        run("plan", "--sandbox", "manifests", note="exit 0: the live state matches the manifests")
+        run("status", "--sandbox", "manifests",
+            note="every store at a glance: connection, keys by state, managed or not")
+        proxies = _rotation_story(run, scratch, env, proxies)
+        _decommission_story(run, scratch, store_file)
+    finally:
+        for proxy in proxies:
+            proxy.stop()
+    click.secho(f"\nDemo complete in {time.monotonic() - started:.0f}s. Workspace: {scratch}", bold=True)
 
+
+def _proxy_story(run: _Runner, scratch: Path, env: dict[str, str]) -> list[_Proxy]:
+    """A real proxy, a wrong uriPath caught by preflight before KMS is called, the fix."""
+    click.secho("\n# An XKS proxy for payments-xks, and a manifest with a wrong uriPath.", bold=True)
+    write_proxy_config(scratch / "xks-proxy.yaml", [(env["XKS_ACCESS_KEY_ID"], "XKS_SECRET_ACCESS_KEY")])
+    proxies = [_Proxy(scratch, env, "xks-proxy.yaml")]
+    manifest = scratch / "manifests" / "payments-xks.yaml"
+    set_uri_path(manifest, "/payments/kms/xks/v1")
+    click.secho("# manifests/payments-xks.yaml now says uriPath: /payments/kms/xks/v1; the proxy serves /kms/xks/v1",
+                dim=True)
+    run("preflight", "--sandbox", "manifests", expect=(1,),
+        note="caught before KMS is called: KMS would refuse CreateCustomKeyStore with "
+             "XksProxyInvalidConfigurationException (a connect would end XKS_PROXY_INVALID_CONFIGURATION)")
+    set_uri_path(manifest, "/kms/xks/v1")
+    click.secho("# the fix: uriPath: /kms/xks/v1 again", dim=True)
+    run("preflight", "--sandbox", "manifests", note="every check passes: DNS, TLS, health, latency, EKM, keys")
+    return proxies
+
+
+def _rotation_story(run: _Runner, scratch: Path, env: dict[str, str], proxies: list[_Proxy]) -> list[_Proxy]:
+    """A credential rotation with two credentials live at once."""
+    click.secho("\n# Credential rotation: the proxy accepts the old and the new credential at once.", bold=True)
+    new_akid, new_secret = "ROTATED" + env["XKS_ACCESS_KEY_ID"][7:], _sandbox_secret()
+    env["NEW_XKS_SECRET_ACCESS_KEY"] = new_secret
+    write_proxy_config(scratch / "xks-proxy.yaml", [(env["XKS_ACCESS_KEY_ID"], "XKS_SECRET_ACCESS_KEY"),
+                                                    (new_akid, "NEW_XKS_SECRET_ACCESS_KEY")])
+    click.secho("# xks-proxy.yaml now lists both credentials (the new secret in NEW_XKS_SECRET_ACCESS_KEY); a "
+                "second proxy takes over the host name, and the first one stops", dim=True)
+    proxies.append(_Proxy(scratch, env, "xks-proxy.yaml"))
+    proxies.pop(0).stop()
+    run.env.update({"XKS_ACCESS_KEY_ID": new_akid, "XKS_SECRET_ACCESS_KEY": new_secret})
+    click.secho("# the demo exports the new credential: XKS_ACCESS_KEY_ID, XKS_SECRET_ACCESS_KEY", dim=True)
+    run("plan", "--sandbox", "manifests", expect=(2,),
+        note="update_store sends the new credential; preflight checks the proxy accepts it before the update")
+    run("apply", "--sandbox", "--auto-approve", "manifests", note="the store now signs with the new credential")
+    return proxies
+
+
+def _sandbox_secret() -> str:
+    import base64
+
+    return base64.b64encode(os.urandom(33)).decode()  # 44 characters of A-Z a-z 0-9 + /
+
+
+def _decommission_story(run: _Runner, scratch: Path, store_file: str) -> None:
     target = scratch / "manifests" / store_file
     set_state_absent(target)
     click.secho(f"\n# Decommission: {store_file} now says 'state: absent'.", bold=True)
@@ -152,7 +257,6 @@ def run_demo(source: Path, workspace: Path | None, store_file: str, cli: click.C
     run("apply", "--sandbox", "--auto-approve", "--allow-destroy", "manifests",
         note="the keys are gone, so the store is deleted: converged")
     run("plan", "--sandbox", "manifests", note="nothing left to do")
-    click.secho(f"\nDemo complete in {time.monotonic() - started:.0f}s. Workspace: {scratch}", bold=True)
 
 
 @click.command(short_help="The whole story on the sandbox, in a minute.")

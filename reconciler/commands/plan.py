@@ -33,7 +33,8 @@ from reconciler.commands.support.options import (
 @user_errors
 def plan(paths, fmt, out, no_step_summary, allow_outside_root, allow_recent_use, targets, profile, region, endpoint_url,
          sandbox, sandbox_dir):
-    """Show what apply would change. Exit 0 no changes, 2 changes, 1 error.
+    """Show what apply would change, with a preflight of the XKS proxies its steps make KMS call.
+    Exit 0 no changes, 2 changes, 1 error (a refused change, a failed preflight check).
 
     With a reconciler.yaml beside the manifests (or --target), every account and region they name
     is planned, concurrently, into one plan with a section per target.
@@ -51,7 +52,7 @@ def plan(paths, fmt, out, no_step_summary, allow_outside_root, allow_recent_use,
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file and not no_step_summary:
         append_step_summary(summary_file, RENDERERS["markdown"](result.plan))
-    if result.plan.refusals or getattr(result.plan, "failed", ()):
+    if result.plan.refusals or getattr(result.plan, "failed", ()) or getattr(result.plan, "preflight_failures", ()):
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_CHANGES if result.plan.has_changes else EXIT_OK)
 
@@ -59,18 +60,22 @@ def plan(paths, fmt, out, no_step_summary, allow_outside_root, allow_recent_use,
 def _make(paths: list[str], target, targets: tuple[str, ...], allow_outside_root: bool, allow_recent_use: bool):
     """The plan of one target (as always) or, with a reconciler.yaml or --target, of the fleet."""
     from reconciler.plan.fleet import fleet_config, parse_targets, plan_fleet
+    from reconciler.preflight import annotate
 
     only = parse_targets(targets)
     config = fleet_config(paths, targets)
+    # the preflight of the XKS proxies each target's steps make KMS call
+    preflight = lambda plan, desired, conn: annotate(plan, desired, conn=conn)  # noqa: E731
     if config is None:
         from reconciler.plan.make import make_plan
 
-        return make_plan(paths, target, allow_outside_root=allow_outside_root, allow_recent_use=allow_recent_use)
+        return make_plan(paths, target, allow_outside_root=allow_outside_root, allow_recent_use=allow_recent_use,
+                         annotate=preflight)
     from reconciler.aws.reach import Reach
 
     with Reach(target) as reach:
         return plan_fleet(paths, target, config, only=only, allow_outside_root=allow_outside_root, reach=reach,
-                          allow_recent_use=allow_recent_use)
+                          allow_recent_use=allow_recent_use, annotate=preflight)
 
 
 def append_step_summary(path: str, text: str) -> None:
@@ -94,6 +99,8 @@ def _apply_hint(plan, out: str) -> str:
         return "; the plan refuses some changes: fix the manifests and plan again"
     if getattr(plan, "failed", ()):
         return "; some targets could not be read (see above): fix their access and plan again"
+    if getattr(plan, "preflight_failures", ()):
+        return "; a preflight check failed: fix the proxy or the manifests and plan again"
     if not plan.has_changes:
         return " (no changes to apply)"
     flags = given_flags(*CONNECTION_PARAMS, "allow_outside_root")

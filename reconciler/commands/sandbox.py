@@ -234,3 +234,74 @@ def seed_endpoint_service_cmd(service_name, private_dns_name, region, endpoint_u
     made = _control(endpoint_url, sandbox_dir).seed_endpoint_service(
         EndpointServiceSeed(service_name=service_name, private_dns_name=private_dns_name, region=region))
     click.echo(made.id)
+
+
+@sandbox.group("xks-proxy", cls=ReconcilerGroup, short_help="A local XKS proxy for external key stores.")
+def xks_proxy() -> None:
+    """A local XKS proxy (the KMS External Key Store Proxy API v1), for the sandbox's external
+    key stores: docs/xks-proxy.md."""
+
+
+@xks_proxy.command("serve", short_help="Run a local XKS proxy in the foreground.")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="The proxy's configuration (YAML): uriPath, credentials, keys.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--no-tls", is_flag=True, help="Serve plain HTTP (KMS itself only talks HTTPS).")
+@click.option("--hostname", metavar="NAME",
+              help="Register NAME (a store's uriEndpoint host) -> this proxy in the sandbox while it runs.")
+@sandbox_target
+@user_errors
+def xks_proxy_serve(config_path: str, host: str, port: int, no_tls: bool, hostname: str | None,
+                    endpoint_url: str | None, sandbox_dir: str | None) -> None:
+    """Run a local XKS proxy until stopped (Ctrl-C). Its certificate comes from the sandbox's CA
+    (in --sandbox-dir); with --hostname, the sandbox's emulator (the embedded one, or the one at
+    --endpoint-url) calls this proxy for stores whose uriEndpoint is https://NAME, until it stops."""
+    import signal
+
+    from reconciler.sandbox.control import XksProxyRegistration
+    from reconciler.sandbox.embedded import sandbox_dir as resolve_dir
+    from reconciler.sandbox.xks_proxy import CertificateAuthority, ConfigError, load_config, serve as serve_proxy
+
+    if not Path(config_path).is_file():
+        raise UserError(f"{config_path}: no such file; write one as docs/xks-proxy.md shows, then pass "
+                        f"--config FILE")
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise UserError(f"{config_path} is not a valid XKS proxy configuration:\n{exc}") from None
+    directory = resolve_dir(sandbox_dir)
+    ca = None
+    if not no_tls:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ca = CertificateAuthority.load_or_create(directory)
+    try:
+        server = serve_proxy(config, host=host, port=port, tls=not no_tls, hostname=hostname, ca=ca, start=False)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
+    info = server.info()
+    control = _control(endpoint_url, sandbox_dir) if hostname else None
+    if control is not None:
+        control.register_xks_proxy(XksProxyRegistration(hostname=hostname, host=info.host, port=info.port,
+                                                        scheme=info.scheme, ca_pem=info.ca_pem))
+    click.echo(f"XKS proxy listening on {info.base_url} (Ctrl-C stops it).")
+    if hostname:
+        click.echo(f"Registered {hostname} -> {info.url} in the sandbox: stores with uriEndpoint "
+                   f"https://{hostname} and uriPath {info.uri_path} use this proxy.")
+    if ca is not None:
+        click.echo(f"Its certificate is issued by the sandbox CA: {directory / 'xks-proxy-ca.pem'}")
+    sys.stdout.flush()
+
+    def stop(signum, frame):  # SIGTERM ends it like Ctrl-C: unregister, then exit
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if control is not None and hostname:
+            control.unregister_xks_proxy(hostname, info.port)
+            click.echo(f"Unregistered {hostname}.")

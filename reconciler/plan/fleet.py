@@ -26,6 +26,7 @@ from reconciler.errors import UserError
 from reconciler.plan.build import Desired, build_desired
 from reconciler.plan.fleet_model import FleetPlan, Section
 from reconciler.plan.make import build_plan, load_manifests, read_live_state
+from reconciler.plan.model import Plan
 
 TARGET_RE = re.compile(r"^([0-9]{12})/([a-z0-9-]+)$")
 DEFAULT_ACCOUNT = "default"  # the key of stores without spec.account, until their credentials say
@@ -132,8 +133,10 @@ def target_error(exc: BaseException) -> str:
 
 def plan_fleet(paths: Sequence[str], target: Target, config, *, only: Sequence[tuple[str, str]] = (),
                allow_outside_root: bool = False, reach: Reach, allow_recent_use: bool = False,
-               on_target: Callable[[str], None] | None = None) -> FleetResult:
-    """Plan every target of ``paths`` (or the ``only`` ones) through ``reach``."""
+               on_target: Callable[[str], None] | None = None,
+               annotate: Callable[[Plan, Desired, Any], Plan] | None = None) -> FleetResult:
+    """Plan every target of ``paths`` (or the ``only`` ones) through ``reach``; ``annotate`` adds
+    what is checked outside the planner to each target's plan (the preflight of its XKS proxies)."""
     from datetime import datetime, timezone
 
     loaded = load_manifests(list(paths), default_region=default_region(target, config))
@@ -160,6 +163,8 @@ def plan_fleet(paths: Sequence[str], target: Target, config, *, only: Sequence[t
         wanted = desired_of(group, paths, allow_outside_root)
         live = read_live_state(conn, wanted)
         plan = build_plan(wanted, live, conn.now(), list(paths), conn.identity(), allow_recent_use=allow_recent_use)
+        if annotate is not None:
+            plan = annotate(plan, wanted, conn)
         return Section(account=conn.account_id(), region=group.region, plan=plan), wanted
 
     connections = {}

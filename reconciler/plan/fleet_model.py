@@ -62,6 +62,10 @@ class FleetPlan:
         return tuple(f for s in self.sections if s.plan for f in s.plan.refusals)
 
     @property
+    def preflight_failures(self) -> tuple:
+        return tuple(c for s in self.sections if s.plan for c in s.plan.preflight_failures)
+
+    @property
     def failed(self) -> tuple[Section, ...]:
         return tuple(s for s in self.sections if s.error is not None)
 

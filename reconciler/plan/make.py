@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from reconciler import __version__
 from reconciler.aws.connection import Connection, Target, connect, env_region
@@ -96,13 +96,15 @@ class PlanResult:
 
 
 def make_plan(paths: list[str], target: Target, *, allow_outside_root: bool = False,
-              allow_recent_use: bool = False) -> PlanResult:
-    """``reconciler plan``: the plan of ``paths`` against the target."""
+              allow_recent_use: bool = False,
+              annotate: Callable[[Plan, Desired, Connection], Plan] | None = None) -> PlanResult:
+    """``reconciler plan``: the plan of ``paths`` against the target; ``annotate`` (the preflight
+    of XKS proxies) adds to the made plan while the connection is open."""
     desired = desired_for(paths, target, allow_outside_root)
     with connect(target, desired.state.region) as conn:
         live = read_live_state(conn, desired)
-        return PlanResult(build_plan(desired, live, conn.now(), paths, conn.identity(),
-                                     allow_recent_use=allow_recent_use), desired)
+        plan = build_plan(desired, live, conn.now(), paths, conn.identity(), allow_recent_use=allow_recent_use)
+        return PlanResult(annotate(plan, desired, conn) if annotate else plan, desired)
 
 
 def read_declared_and_live(target: Target, paths: list[str]):

@@ -115,6 +115,32 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class PreflightCheck:
+    """One check of an XKS proxy made before the plan's steps (reconciler.preflight): an
+    annotation of the plan, computed outside the planner."""
+
+    store: str
+    check: str  # dns | tls | health | credential | latency | ekm | key
+    status: str  # ok | warn | fail | not_checked
+    message: str
+    key: str | None = None
+    code: str | None = None  # the ConnectionErrorCode a connection would end with
+    exception: str | None = None  # the exception Create/UpdateCustomKeyStore or CreateKey would raise
+    fix: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"store": self.store, "check": self.check, "status": self.status, "key": self.key,
+                "message": self.message, "connectionErrorCode": self.code, "exception": self.exception,
+                "fix": self.fix}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PreflightCheck":
+        return cls(store=data["store"], check=data["check"], status=data["status"], key=data.get("key"),
+                   message=data["message"], code=data.get("connectionErrorCode"), exception=data.get("exception"),
+                   fix=data.get("fix"))
+
+
+@dataclass(frozen=True)
 class Plan:
     region: str
     steps: tuple[Step, ...]
@@ -133,6 +159,12 @@ class Plan:
     # per decommission or key pending deletion: deletion dates, how to rescue, the schedule
     # (reconciler.plan.rescue.schedules)
     rescue_window: list[dict[str, Any]] = field(default_factory=list)
+    # the proxy checks made before the plan's steps (empty: no store needed one)
+    preflight: tuple[PreflightCheck, ...] = ()
+
+    @property
+    def preflight_failures(self) -> tuple[PreflightCheck, ...]:
+        return tuple(c for c in self.preflight if c.status == "fail")
 
     @property
     def refusals(self) -> tuple[Finding, ...]:
@@ -165,6 +197,7 @@ class Plan:
             "steps": [s.to_dict() for s in self.steps],
             "rescueWindow": self.rescue_window,
             "findings": [f.to_dict() for f in self.findings],
+            **({"preflight": [c.to_dict() for c in self.preflight]} if self.preflight else {}),
             "summary": self.summary(),
         }
 
@@ -194,6 +227,7 @@ class Plan:
             target=dict(data.get("target") or {}),
             allow_recent_use=bool((data.get("options") or {}).get("allowRecentUse")),
             rescue_window=list(data.get("rescueWindow") or []),
+            preflight=tuple(PreflightCheck.from_dict(c) for c in data.get("preflight") or ()),
         )
 
 

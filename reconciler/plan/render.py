@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from reconciler.display import fence, markdown, printable
-from reconciler.plan.model import Plan, Step, iso
+from reconciler.plan.model import Plan, PreflightCheck, Step, iso
 
 _STYLE = {"+": "green", "~": "yellow", "-": "red"}
 _FINDING_TITLES = {
@@ -53,7 +53,26 @@ def summary_line(plan: Plan) -> str:
         text += f", {s['deferred']} deferred"
     if s["refused"]:
         text += f"; {s['refused']} refused"
+    if plan.preflight_failures:
+        text += (f"; {len(plan.preflight_failures)} preflight check(s) failed: apply refuses until they pass "
+                 "(or --skip-preflight)")
     return text + "."
+
+
+_PREFLIGHT_MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "not_checked": "not checked"}
+PREFLIGHT_TITLE = "Preflight (the XKS proxies KMS will call, checked before any change)"
+
+
+def preflight_line(check: PreflightCheck) -> str:
+    """One check: its outcome, what KMS would answer, and the fix (values as the plan holds them)."""
+    who = check.store + (f" / {check.key}" if check.key else "")
+    text = f"[{_PREFLIGHT_MARK.get(check.status, check.status)}] {who}: {check.check}: {check.message}"
+    kms = [x for x in (check.exception, check.code) if x]
+    if kms and check.status in ("fail", "warn"):
+        text += f" KMS would answer: {' / '.join(kms)}."
+    if check.fix and check.status in ("fail", "warn"):
+        text += f" Fix: {check.fix}."
+    return text
 
 
 def render_text(plan: Plan, *, color: bool = False) -> str:
@@ -102,6 +121,12 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if plan.rescue_window:
         out.append(esc("Rescue window (keys pending deletion, or scheduled by this plan, and how to rescue them):"))
         out += [esc(line) for line in _rescue_lines(plan)]
+        out.append("")
+    if plan.preflight:
+        out.append(esc(PREFLIGHT_TITLE + ":"))
+        for check in plan.preflight:
+            line = esc("  " + preflight_line(check))
+            out.append(paint("-", line) if check.status == "fail" else line)
         out.append("")
     destructive = [s for s in plan.steps if s.destructive]
     if destructive:
@@ -217,6 +242,10 @@ def render_markdown(plan: Plan) -> str:
             out += [f"- **{markdown(f.store)}**{' / ' + markdown(f.key) if f.key else ''}: {markdown(f.message)}"
                     for f in items]
             out.append("")
+    if plan.preflight:
+        out += [f"**{PREFLIGHT_TITLE}**", ""]
+        out += [f"- {'❌ ' if c.status == 'fail' else ''}{markdown(preflight_line(c))}" for c in plan.preflight]
+        out.append("")
     details = "\n".join(printable(f"{step.id}: {'; '.join(_params_text(step.params))}")
                          for step in plan.steps if step.params)
     if details:

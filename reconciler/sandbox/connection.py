@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from moto.kms.models import KmsBackend
 
-from reconciler.sandbox import backing
+from reconciler.sandbox import backing, xks_link
 from reconciler.sandbox import exceptions as exc
 from reconciler.sandbox.settings import current
 from reconciler.sandbox.state import (
@@ -55,7 +55,8 @@ def connection_outcome(backend: KmsBackend, store: CustomKeyStore) -> str | None
             return "XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND"
         if backing.vpc_service_configuration_problem(configuration, store.uri_endpoint):
             return "XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION"
-    return None
+    # a registered proxy is asked for its health now, when the attempt ends (xks_link)
+    return xks_link.connection_error(store)
 
 
 def settle_due(backend: KmsBackend, store: CustomKeyStore, at: datetime) -> bool:

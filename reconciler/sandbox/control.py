@@ -131,6 +131,8 @@ def describe_settings(settings: SandboxSettings) -> dict[str, Any]:
             "quotas": "on" if faults.quotas_enabled else "off",
             "quotaOverrides": dict(faults.quota_overrides),
         },
+        "xksProxies": {name: f"{entry.get('scheme', 'https')}://{entry['host']}:{entry['port']}"
+                       for name, entry in sorted((getattr(settings, "xks_proxies", None) or {}).items())},
         "seed": settings.seed,
         **({"roles": sorted(settings.roles)} if getattr(settings, "roles", None) else {}),
     }
@@ -204,6 +206,42 @@ def seed_role(settings: SandboxSettings, role_arn: str, external_id: str | None)
     return ("role exists: " if existed else "role created: ") + role_arn + (" (with an external id)" if external_id else "")
 
 
+@dataclass
+class XksProxyRegistration:
+    """An XKS proxy host name and where it answers (the registry: reconciler.sandbox.xks_link)."""
+
+    hostname: str
+    host: str
+    port: int
+    scheme: str = "https"
+    ca_pem: str | None = None
+
+    def validate(self) -> None:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*",
+                            self.hostname or ""):
+            raise ControlError(f"{self.hostname!r} is not a host name, e.g. xks.example.com")
+        if self.scheme not in ("http", "https") or not 0 < int(self.port) < 65536:
+            raise ControlError("an XKS proxy registration needs scheme http or https and a port 1-65535")
+
+    def entry(self) -> dict[str, Any]:
+        return {"host": self.host, "port": int(self.port), "scheme": self.scheme, "caPem": self.ca_pem}
+
+
+def register_xks_proxy(settings: SandboxSettings, registration: XksProxyRegistration) -> None:
+    registration.validate()
+    settings.xks_proxies[registration.hostname.lower()] = registration.entry()
+
+
+def unregister_xks_proxy(settings: SandboxSettings, hostname: str, port: int | None = None) -> None:
+    """Remove the host name; with ``port``, only while it still points at that port (a newer
+    proxy registered under the same name since is left alone)."""
+    entry = settings.xks_proxies.get(hostname.lower())
+    if entry is not None and (port is None or int(entry["port"]) == int(port)):
+        del settings.xks_proxies[hostname.lower()]
+
+
 class SandboxControl(Protocol):
     def status(self) -> dict[str, Any]: ...
     def advance(self, seconds: float) -> str: ...
@@ -211,6 +249,9 @@ class SandboxControl(Protocol):
     def set_faults(self, change: FaultChange) -> dict[str, Any]: ...
     def seed_cluster(self, seed: ClusterSeed) -> Seeded: ...
     def seed_endpoint_service(self, seed: EndpointServiceSeed) -> Seeded: ...
+    def register_xks_proxy(self, registration: XksProxyRegistration) -> None: ...
+    def unregister_xks_proxy(self, hostname: str, port: int | None = None) -> None: ...
+    def xks_proxies(self) -> dict[str, dict[str, Any]]: ...
     def seed_role(self, role_arn: str, external_id: str | None) -> str: ...
 
 
@@ -252,6 +293,20 @@ class LocalControl:
         """A role STS lets the sandbox's caller assume (see :mod:`reconciler.sandbox.sts`)."""
         with self.host.transaction() as settings:
             return seed_role(settings, role_arn, external_id)
+
+
+    def register_xks_proxy(self, registration: XksProxyRegistration) -> None:
+        registration.validate()
+        with self.host.transaction() as settings:
+            register_xks_proxy(settings, registration)
+
+    def unregister_xks_proxy(self, hostname: str, port: int | None = None) -> None:
+        with self.host.transaction() as settings:
+            unregister_xks_proxy(settings, hostname, port)
+
+    def xks_proxies(self) -> dict[str, dict[str, Any]]:
+        with self.host.transaction(save=False) as settings:
+            return {name: dict(entry) for name, entry in settings.xks_proxies.items()}
 
 
 class EmbeddedControl(LocalControl):
@@ -322,6 +377,15 @@ class RemoteControl:
     def seed_endpoint_service(self, seed: EndpointServiceSeed) -> Seeded:
         return Seeded(**self._call("seed/vpc-endpoint-service", asdict(seed)))
 
+    def register_xks_proxy(self, registration: XksProxyRegistration) -> None:
+        registration.validate()
+        self._call("xks-proxy/register", asdict(registration))
+
+    def unregister_xks_proxy(self, hostname: str, port: int | None = None) -> None:
+        self._call("xks-proxy/unregister", {"hostname": hostname, "port": port})
+
+    def xks_proxies(self) -> dict[str, dict[str, Any]]:
+        return self._call("xks-proxies")
     def seed_role(self, role_arn: str, external_id: str | None) -> str:
         return self._call("seed/role", {"roleArn": role_arn, "externalId": external_id})["seeded"]
 

@@ -94,10 +94,43 @@ def _patch_models() -> None:
         keys.cancel_key_deletion(self, key_id)
 
     KmsBackend.create_key = create_key  # type: ignore[method-assign]
+    _patch_xks_crypto(KmsBackend)
     KmsBackend._moto_schedule_key_deletion = KmsBackend.schedule_key_deletion  # type: ignore[attr-defined]
     KmsBackend.schedule_key_deletion = schedule_key_deletion  # type: ignore[method-assign]
     KmsBackend._moto_cancel_key_deletion = KmsBackend.cancel_key_deletion  # type: ignore[attr-defined]
     KmsBackend.cancel_key_deletion = cancel_key_deletion  # type: ignore[method-assign]
+
+
+def _patch_xks_crypto(KmsBackend: Any) -> None:
+    """A key of an external key store whose proxy is registered: moto's ciphertext goes through
+    the proxy as well (double encryption; :mod:`reconciler.sandbox.xks_link`). moto's re_encrypt
+    and generate_data_key call these two, so every symmetric operation is covered."""
+    from reconciler.sandbox import xks_link
+    from reconciler.sandbox.state import key_store_of
+
+    moto_encrypt, moto_decrypt = KmsBackend.encrypt, KmsBackend.decrypt
+
+    def xks_store(backend: Any, key_id: str) -> Any:
+        key = backend.keys.get(key_id)
+        store = key_store_of(backend, key) if key is not None and getattr(key, "xks_key_id", None) else None
+        return key, store
+
+    def encrypt(self: Any, key_id: str, plaintext: bytes, encryption_context: dict) -> Any:
+        blob, arn = moto_encrypt(self, key_id, plaintext, encryption_context)
+        key, store = xks_store(self, self.any_id_to_key_id(key_id))
+        if store is not None:
+            blob = xks_link.wrap(store, key, blob, "Encrypt")
+        return blob, arn
+
+    def decrypt(self: Any, ciphertext_blob: bytes, encryption_context: dict, key_id: Any = None) -> Any:
+        owner = ciphertext_blob[:36].decode("utf-8", "replace")
+        key, store = xks_store(self, owner)
+        if store is not None:
+            ciphertext_blob = xks_link.unwrap(store, key, ciphertext_blob, "Decrypt")
+        return moto_decrypt(self, ciphertext_blob, encryption_context, key_id)
+
+    KmsBackend.encrypt = encrypt  # type: ignore[method-assign]
+    KmsBackend.decrypt = decrypt  # type: ignore[method-assign]
 
 
 def _patch_wire(KmsResponse: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from moto.kms.models import Key, KmsBackend
 
-from reconciler.sandbox import backing, keyspecs
+from reconciler.sandbox import backing, keyspecs, xks_link
 from reconciler.sandbox import exceptions as exc
 from reconciler.sandbox.connection import current_store, settle_store
 from reconciler.sandbox.settings import current
@@ -137,6 +137,8 @@ def create_key_in_custom_key_store(
                 f"External key {xks_key_id} must be an enabled AES-256 symmetric key that "
                 "performs encryption and decryption."
             )
+        # CreateKey: KMS asks the proxy for the external key's metadata (xks_link)
+        xks_link.check_key(store, xks_key_id)
     key = backend.create_key(policy, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", description or "", tags, False, origin)
     key.custom_key_store_id = store.id  # type: ignore[attr-defined]
     if store.is_cloudhsm:

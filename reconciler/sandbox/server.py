@@ -23,6 +23,7 @@ from reconciler.sandbox.control import (
     EndpointServiceSeed,
     FaultChange,
     LocalControl,
+    XksProxyRegistration,
 )
 from reconciler.sandbox.host import activate_host, host
 
@@ -76,6 +77,14 @@ class ControlApp:
             return asdict(control.seed_cluster(_from_payload(ClusterSeed, payload)))
         if verb == "seed/vpc-endpoint-service":
             return asdict(control.seed_endpoint_service(_from_payload(EndpointServiceSeed, payload)))
+        if verb == "xks-proxy/register":
+            control.register_xks_proxy(_from_payload(XksProxyRegistration, payload))
+            return {}
+        if verb == "xks-proxy/unregister":
+            control.unregister_xks_proxy(str(payload["hostname"]), payload.get("port"))
+            return {}
+        if verb == "xks-proxies":
+            return control.xks_proxies()
         if verb == "seed/role":
             return {"seeded": control.seed_role(str(payload.get("roleArn")), payload.get("externalId"))}
         raise ControlError(f"unknown control verb {verb!r}")

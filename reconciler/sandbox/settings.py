@@ -89,6 +89,10 @@ class SandboxSettings:
     # "Custom key store resource quota: 10"); CreateCustomKeyStore beyond it: LimitExceededException
     custom_key_store_quota: int = 10
     faults: Faults = field(default_factory=Faults)
+    # XKS proxy host name (lower case) -> where it answers: {"host", "port", "scheme", "caPem"}.
+    # A store whose XksProxyUriEndpoint names a registered host is served by that proxy
+    # (reconciler.sandbox.xks_link); other stores behave as if their proxy always answered well.
+    xks_proxies: dict[str, dict] = field(default_factory=dict)
     # the roles STS lets the sandbox's caller assume: role ARN -> the external id it requires (or None)
     roles: dict[str, str | None] = field(default_factory=dict)
     seed: int = 0
@@ -103,6 +107,7 @@ class SandboxSettings:
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("xks_proxies", {})  # a state saved before the registry existed
         self.__dict__.update(state)
         self.rng = random.Random(self.seed)
 

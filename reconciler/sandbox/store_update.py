@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from moto.kms.models import KmsBackend
 
-from reconciler.sandbox import backing
+from reconciler.sandbox import backing, xks_link
 from reconciler.sandbox import exceptions as exc
 from reconciler.sandbox.connection import current_store
 from reconciler.sandbox.state import (
@@ -217,6 +217,9 @@ def update_custom_key_store(
             )
     if connectivity == PUBLIC_ENDPOINT and (proxy_changed or credential_given):
         raise_proxy_fault(store.name, new_custom_key_store_name)
+        xks_link.check_store(store, "UpdateCustomKeyStore", uri_endpoint=uri_endpoint, uri_path=uri_path,
+                             access_key_id=xks_proxy_access_key_id if credential_given else None,
+                             secret=xks_proxy_raw_secret_access_key if credential_given else None)
 
     if new_custom_key_store_name is not None:
         store.name = new_custom_key_store_name

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from moto.kms.models import KmsBackend
 
-from reconciler.sandbox import backing
+from reconciler.sandbox import backing, xks_link
 from reconciler.sandbox import exceptions as exc
 from reconciler.sandbox.connection import current_store, settle_store
 from reconciler.sandbox.settings import current
@@ -303,6 +303,10 @@ def create_custom_key_store(
         store.vpc_endpoint_service_owner = owner
         store.access_key_id = xks_proxy_access_key_id
         store.raw_secret_access_key = xks_proxy_raw_secret_access_key
+        if xks_proxy_connectivity == PUBLIC_ENDPOINT:
+            # XksProxyUriEndpoint doc: "KMS connects to the external key store proxy while
+            # creating the custom key store" (a registered proxy is called: xks_link)
+            xks_link.check_store(store, "CreateCustomKeyStore")
     stores[store.id] = store
     return store
 

@@ -31,9 +31,18 @@ def test_demo_runs_the_whole_story_on_the_sandbox_in_under_a_minute(tmp_path: Pa
     # the story, in order: plan, apply, decommission with its deferred delete, clock, final apply
     milestones = [
         "$ reconciler sandbox init manifests", "CloudHSM cluster cluster-jxhlf7644ne", "Wrote ",
+        # a real proxy; a wrong uriPath caught by preflight before KMS is called; the fix
+        "$ reconciler sandbox xks-proxy serve --config xks-proxy.yaml --hostname xks.payments.example.com",
+        "Registered xks.payments.example.com",
+        "$ reconciler preflight --sandbox manifests", "[FAIL] payments-xks: health:",
+        "XksProxyInvalidConfigurationException / XKS_PROXY_INVALID_CONFIGURATION", "(exit 1)",
+        "$ reconciler preflight --sandbox manifests", "[ok] payments-xks / payments-key-0002: key:", "(exit 0)",
         "$ reconciler plan --sandbox manifests", "(exit 2)",
         "$ reconciler apply --sandbox --auto-approve manifests", "Converged: the live state matches the manifests.",
         "No changes. The live state matches the manifests.",
+        # a credential rotation with two credentials live at once
+        "Credential rotation", "the new credential is accepted by the proxy before the update is sent",
+        "Converged: the live state matches the manifests.",
         "Decommission: payments-xks.yaml now says 'state: absent'",
         "--allow-destroy was not given; nothing was changed", "(exit 1)",
         "Deferred steps remain: re-run after", "(exit 2)",
@@ -50,3 +59,7 @@ def test_demo_runs_the_whole_story_on_the_sandbox_in_under_a_minute(tmp_path: Pa
     # the demo worked on a copy: the repository's manifests are untouched
     assert "state: present" in (REPO / "manifests" / "payments-xks.yaml").read_text()
     assert (tmp_path / "ws" / "manifests" / "payments-xks.yaml").read_text().count("state: absent") == 1
+    import re
+
+    secrets = re.findall(r"export XKS_SECRET_ACCESS_KEY=(\S+)", (tmp_path / "ws/.reconciler/sandbox/env.sh").read_text())
+    assert secrets and all(secret.strip("'\"") not in out for secret in secrets)
