@@ -5,12 +5,14 @@ Started by ``plan_bench.py``; not a user command. ``python benchmarks/fleet_serv
 builds S connected external key stores with K keys each (an alias and a tag per key) and U keys
 outside any custom key store (every other one with an alias), straight in the emulator's backend,
 then prints one JSON line ``{"url": ...}`` and serves until its standard input closes.
+``... S K U ACCOUNTS REGIONS`` (comma-separated) builds that fleet in every account and region
+(the fleet row), and lets STS assume ``arn:aws:iam::ACCOUNT:role/reconciler`` in each account.
 
 Besides the KMS API and the sandbox control endpoint, it answers ``/_bench/*``:
-``GET /_bench/stats`` (call and throttle counters, the process CPU time), ``POST /_bench/reset``
-(zeroes the counters and empties the quota buckets), ``POST /_bench/faults`` (latency_ms,
-quotas_enabled, quota_overrides; for the apply benchmark also throttle_rate, seed,
-connect_delay_seconds, disconnect_delay_seconds, custom_key_store_quota), ``POST /_bench/advance``
+``GET /_bench/stats`` (call and throttle counters, calls per account and region, the process CPU
+time), ``POST /_bench/reset`` (zeroes the counters and empties the quota buckets),
+``POST /_bench/faults`` (latency_ms, quotas_enabled, quota_overrides; for the apply benchmark also
+throttle_rate, seed, connect_delay_seconds, disconnect_delay_seconds, custom_key_store_quota), ``POST /_bench/advance``
 (moves the emulator clock by ``seconds``) and ``GET /_bench/inventory`` (what the account holds:
 stores by name, keys by store and XksKeyId, aliases; for the duplicate checks).
 """
@@ -30,19 +32,35 @@ XKS_ACCESS_KEY_ID = "ABCDEFGHIJKLMNOPQRST2345"
 XKS_SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
 
 
-def store_name(i: int) -> str:
-    return f"bench-{i:03d}"
+def store_name(i: int, prefix: str = "bench") -> str:
+    return f"{prefix}-{i:03d}"
 
 
-def xks_key_id(store: int, key: int) -> str:
-    return f"bench-{store:03d}-key-{key:05d}"
+def xks_key_id(store: int, key: int, prefix: str = "bench") -> str:
+    return f"{prefix}-{store:03d}-key-{key:05d}"
 
 
-def key_alias(store: int, key: int) -> str:
-    return f"alias/bench-{store:03d}/key-{key:05d}"
+def key_alias(store: int, key: int, prefix: str = "bench") -> str:
+    return f"alias/{prefix}-{store:03d}/key-{key:05d}"
 
 
-def build_fleet(stores: int, keys: int, unrelated: int) -> dict[str, Any]:
+# -- the fleet row: the same stores and keys in every account and region ------------------------
+
+ROLE_EXTERNAL_ID = "plan-bench"
+
+
+def role_arn(account: str) -> str:
+    """The role the plan assumes in ``account`` (reconciler.yaml's roleArn; the sandbox knows it)."""
+    return f"arn:aws:iam::{account}:role/reconciler"
+
+
+def target_prefix(a: int, r: int) -> str:
+    """The names' prefix of the stores of the a-th account's r-th region (names unique in the fleet)."""
+    return f"bench-a{a}r{r}"
+
+
+def build_fleet(stores: int, keys: int, unrelated: int, account: str = ACCOUNT, region: str = REGION,
+                prefix: str = "bench") -> dict[str, Any]:
     from moto.kms.models import kms_backends
 
     from reconciler.sandbox import backend as rules
@@ -51,11 +69,11 @@ def build_fleet(stores: int, keys: int, unrelated: int) -> dict[str, Any]:
     settings = current()
     settings.custom_key_store_quota = max(settings.custom_key_store_quota, stores)
     settings.connect_delay_seconds = 0.0
-    backend = kms_backends[ACCOUNT][REGION]
+    backend = kms_backends[account][region]
     started = time.monotonic()
     for s in range(stores):
         store = rules.create_custom_key_store(
-            backend, custom_key_store_name=store_name(s), custom_key_store_type="EXTERNAL_KEY_STORE",
+            backend, custom_key_store_name=store_name(s, prefix), custom_key_store_type="EXTERNAL_KEY_STORE",
             xks_proxy_connectivity="PUBLIC_ENDPOINT", xks_proxy_uri_endpoint=f"https://xks-{s:03d}.bench.example.com",
             xks_proxy_uri_path="/kms/xks/v1", xks_proxy_access_key_id=XKS_ACCESS_KEY_ID,
             xks_proxy_raw_secret_access_key=XKS_SECRET)
@@ -63,9 +81,10 @@ def build_fleet(stores: int, keys: int, unrelated: int) -> dict[str, Any]:
         assert store.connection_state == "CONNECTED", store.connection_state
         for k in range(keys):
             key = rules.create_key_in_custom_key_store(
-                backend, custom_key_store_id=store.id, origin="EXTERNAL_KEY_STORE", xks_key_id=xks_key_id(s, k),
-                description=f"bench key {k}", tags=[{"TagKey": "team", "TagValue": f"team-{s % 7}"}])
-            backend.create_alias(key.id, key_alias(s, k))
+                backend, custom_key_store_id=store.id, origin="EXTERNAL_KEY_STORE",
+                xks_key_id=xks_key_id(s, k, prefix), description=f"bench key {k}",
+                tags=[{"TagKey": "team", "TagValue": f"team-{s % 7}"}])
+            backend.create_alias(key.id, key_alias(s, k, prefix))
     # keys outside any custom key store, interleaved in creation order with nothing: ListKeys
     # lists in creation order, so they come after the stores' keys (the reader does not care)
     for u in range(unrelated):
@@ -73,6 +92,19 @@ def build_fleet(stores: int, keys: int, unrelated: int) -> dict[str, Any]:
         if u % 2 == 0:
             backend.create_alias(key.id, f"alias/app/{u:06d}")
     return {"seconds": round(time.monotonic() - started, 2), "keys": len(backend.keys)}
+
+
+def build_targets(stores: int, keys: int, unrelated: int, accounts: list[str], regions: list[str]) -> dict[str, Any]:
+    """The fleet of ``build_fleet`` in every account and region, and a role per account that the
+    emulator's STS lets the runner assume (with ``ROLE_EXTERNAL_ID``)."""
+    from reconciler.sandbox.settings import current
+
+    started, total = time.monotonic(), 0
+    for a, account in enumerate(accounts):
+        current().roles[role_arn(account)] = ROLE_EXTERNAL_ID
+        for r, region in enumerate(regions):
+            total += build_fleet(stores, keys, unrelated, account, region, target_prefix(a, r))["keys"]
+    return {"seconds": round(time.monotonic() - started, 2), "keys": total}
 
 
 def inventory() -> dict[str, Any]:
@@ -114,12 +146,16 @@ class BenchApp:
         verb = path[len("/_bench/"):]
         result: dict[str, Any] = {}
         if verb == "stats":
+            with _TARGET_LOCK:
+                targets = {target: dict(calls) for target, calls in TARGET_CALLS.items()}
             result = {**responses.call_stats.snapshot(), "quota_throttled": dict(QUOTA_REFUSALS),
-                      "cpu": time.process_time()}
+                      "target_calls": targets, "cpu": time.process_time()}
         elif verb == "reset":
             responses.call_stats.reset()
             responses.quota_buckets.reset()
             QUOTA_REFUSALS.clear()
+            with _TARGET_LOCK:
+                TARGET_CALLS.clear()
         elif verb == "faults":
             settings = current()
             faults = settings.faults
@@ -144,6 +180,9 @@ class BenchApp:
 
 
 QUOTA_REFUSALS: dict[str, int] = {}  # operation -> requests refused for being over its quota
+# ACCOUNT/REGION -> operation -> requests (quotas on: every KMS operation with a quota)
+TARGET_CALLS: dict[str, dict[str, int]] = {}
+_TARGET_LOCK = threading.Lock()
 
 
 def count_quota_refusals() -> None:
@@ -154,6 +193,9 @@ def count_quota_refusals() -> None:
     take = responses.quota_buckets.take
 
     def counting(account: str, region: str, operation: str, rate: float) -> bool:
+        with _TARGET_LOCK:
+            calls = TARGET_CALLS.setdefault(f"{account}/{region}", {})
+            calls[operation] = calls.get(operation, 0) + 1
         if take(account, region, operation, rate):
             return True
         QUOTA_REFUSALS[operation] = QUOTA_REFUSALS.get(operation, 0) + 1
@@ -210,7 +252,10 @@ def main(argv: list[str]) -> None:
     index_moto_aliases()
     count_quota_refusals()
     app = make_app()  # installs the emulator into moto (and caches moto's per-request lookups)
-    built = build_fleet(stores, keys, unrelated)
+    if len(argv) >= 5:  # the fleet row: ACCOUNTS REGIONS, comma-separated
+        built = build_targets(stores, keys, unrelated, argv[3].split(","), argv[4].split(","))
+    else:
+        built = build_fleet(stores, keys, unrelated)
 
     class Handler(WSGIRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like KMS's endpoint

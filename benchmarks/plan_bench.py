@@ -3,12 +3,14 @@ and KMS's per-operation request quotas switched on.
 
     python benchmarks/plan_bench.py                       # both fleets, prints the table
     python benchmarks/plan_bench.py --markdown docs/performance.md   # ...and writes the doc
+    python benchmarks/plan_bench.py --fleet-row-only [--markdown docs/performance.md]   # the fleet row alone
 
 For each fleet (S stores x K keys + U keys outside any custom key store) it starts the emulator in
 a process of its own (benchmarks/fleet_server.py), writes manifests that declare every store and
 key exactly as they are (so the plan has no changes), and runs `reconciler plan` in a fresh
 process three times: with an empty origin cache, again with the cache the first run left, and
-with the naive reader (benchmarks/naive_reader.py) in place of the product's. See
+with the naive reader (benchmarks/naive_reader.py) in place of the product's. Then the fleet row
+(benchmarks/plan_bench_fleet.py): one plan over several accounts and regions at once. See
 docs/performance.md for what each figure means.
 """
 
@@ -68,9 +70,11 @@ class Fleet:
 # -- the emulator process ------------------------------------------------------------------------
 
 class Server:
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: Fleet, targets: tuple[str, ...] = ()) -> None:
+        """``targets``: ACCOUNTS and REGIONS (comma-separated) to build the fleet in each of."""
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "fleet_server.py"), str(fleet.stores), str(fleet.keys), str(fleet.unrelated)],
+            [sys.executable, str(HERE / "fleet_server.py"), str(fleet.stores), str(fleet.keys), str(fleet.unrelated),
+             *targets],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env())
         line = self.proc.stdout.readline()
         if not line:
@@ -102,19 +106,21 @@ def _env(**extra: str) -> dict[str, str]:
 
 # -- manifests -----------------------------------------------------------------------------------
 
-def write_manifests(fleet: Fleet, directory: Path) -> None:
+def write_manifests(fleet: Fleet, directory: Path, *, account: str | None = None, region: str = REGION,
+                    prefix: str = "bench") -> None:
     for s in range(fleet.stores):
         lines = [
-            "apiVersion: reconciler/v1", "kind: KeyStore", f"metadata: {{name: {store_name(s)}}}", "spec:",
-            f"  region: {REGION}", "  type: EXTERNAL_KEY_STORE", "  connection: connected", "  xks:",
+            "apiVersion: reconciler/v1", "kind: KeyStore", f"metadata: {{name: {store_name(s, prefix)}}}", "spec:",
+            *([f'  account: "{account}"'] if account else []),
+            f"  region: {region}", "  type: EXTERNAL_KEY_STORE", "  connection: connected", "  xks:",
             "    connectivity: PUBLIC_ENDPOINT", f"    uriEndpoint: https://xks-{s:03d}.bench.example.com",
             "    uriPath: /kms/xks/v1", "    credential:", f"      accessKeyId: {XKS_ACCESS_KEY_ID}",
             "      secretAccessKey: {fromEnv: XKS_SECRET_ACCESS_KEY}", "  keys:",
         ]
         for k in range(fleet.keys):
-            lines.append(f"    - {{alias: {key_alias(s, k)}, xksKeyId: {xks_key_id(s, k)}, "
+            lines.append(f"    - {{alias: {key_alias(s, k, prefix)}, xksKeyId: {xks_key_id(s, k, prefix)}, "
                          f"description: bench key {k}, tags: {{team: team-{s % 7}}}}}")
-        (directory / f"{store_name(s)}.yaml").write_text("\n".join(lines) + "\n")
+        (directory / f"{store_name(s, prefix)}.yaml").write_text("\n".join(lines) + "\n")
 
 
 # -- one plan, in a process of its own -----------------------------------------------------------
@@ -158,6 +164,9 @@ def worker(spec: dict[str, Any]) -> None:
             finally:
                 result["read_seconds"] = time.monotonic() - started
                 result["stats"] = options.stats.__dict__
+                # a fleet's targets are read at once, each on a thread of its own: one entry each
+                result.setdefault("reads", []).append({"region": region, "seconds": result["read_seconds"],
+                                                       "stats": options.stats.__dict__})
 
         reader.read_live = read
     import boto3  # noqa: F401  (imported before the baseline, like the plan's own imports)
@@ -170,7 +179,9 @@ def worker(spec: dict[str, Any]) -> None:
     code: Any = 0
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            cli.cli.main(["plan", "--endpoint-url", spec["url"], "--region", REGION, "--no-step-summary",
+            # a fleet's regions come from its manifests (and its reconciler.yaml's defaultRegion)
+            region = [] if spec.get("fleet") else ["--region", REGION]
+            cli.cli.main(["plan", "--endpoint-url", spec["url"], *region, "--no-step-summary",
                           spec["manifests"]], standalone_mode=False)
     except SystemExit as exc:
         code = exc.code
@@ -195,14 +206,17 @@ def run_worker(spec: dict[str, Any], env: dict[str, str], script: str = "plan_be
 
 # -- calibration, floor, quota scaling ---------------------------------------------------------
 
-def calibrate(server: Server, samples: int = 300) -> dict[str, float]:
-    """CPU seconds per call, in this (client) process and in the emulator, with no latency."""
+def calibrate(server: Server, samples: int = 300, *, region: str = REGION,
+              credentials: dict[str, str] | None = None) -> dict[str, float]:
+    """CPU seconds per call, in this (client) process and in the emulator, with no latency
+    (``credentials``: an assumed role's, for a fleet's account)."""
     import boto3
     from botocore.config import Config
 
     server.bench("faults", {"latency_ms": 0, "quotas_enabled": False})
-    kms = boto3.client("kms", endpoint_url=server.url, region_name=REGION, aws_access_key_id="testing",
-                       aws_secret_access_key="testing", config=Config(retries={"total_max_attempts": 1}))
+    keys = credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    kms = boto3.client("kms", endpoint_url=server.url, region_name=region, **keys,
+                       config=Config(retries={"total_max_attempts": 1}))
     key_ids = [k["KeyId"] for k in kms.list_keys(Limit=samples)["Keys"]]
     for key_id in key_ids[:20]:
         kms.describe_key(KeyId=key_id)  # warm up both sides
@@ -258,6 +272,7 @@ def measure(server: Server, spec: dict[str, Any], env: dict[str, str]) -> dict[s
     stats = server.bench("stats")
     result["calls"] = stats["calls"]
     result["throttled"] = sum(stats["throttled"].values())
+    result["target_calls"] = stats.get("target_calls", {})
     return result
 
 
@@ -451,6 +466,11 @@ def main() -> None:
                         help="when quotas are scaled, keep the latency as given instead of dividing it by the "
                              "same factor (the naive reader, bound by latency, then looks relatively faster)")
     parser.add_argument("--naive-full", action="store_true", help="run the naive reader to the end")
+    parser.add_argument("--fleet-row", default="4x3x10x50",
+                        help="the fleet row: ACCOUNTSxREGIONSxSTORESxKEYS, planned at once in one plan "
+                             "('' to skip; default: %(default)s)")
+    parser.add_argument("--fleet-row-only", action="store_true",
+                        help="run only the fleet row (--markdown then rewrites only its section)")
     parser.add_argument("--markdown", type=Path, help="also write the table and notes into this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -462,16 +482,31 @@ def main() -> None:
     def log(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
-    results = [run_fleet(Fleet.parse(text), args, log) for text in args.fleets.split(",")]
-    if args.memory_fleet:
-        results.append(run_fleet(Fleet.parse(args.memory_fleet), args, log, only_cold=True))
-    print("\n".join(table(results)))
-    print()
-    print("\n".join(notes(results) + verdicts(results)))
+    import benchmarks.plan_bench_fleet as fleet_row
+
+    row = fleet_row.FleetRow.parse(args.fleet_row) if args.fleet_row else None
+    if args.fleet_row_only and row is None:
+        parser.error("--fleet-row-only needs a --fleet-row")
+    command = "python benchmarks/plan_bench.py" + "".join(f" {a}" for a in sys.argv[1:])
+    if not args.fleet_row_only:
+        results = [run_fleet(Fleet.parse(text), args, log) for text in args.fleets.split(",")]
+        if args.memory_fleet:
+            results.append(run_fleet(Fleet.parse(args.memory_fleet), args, log, only_cold=True))
+        print("\n".join(table(results)))
+        print()
+        print("\n".join(notes(results) + verdicts(results)))
+        if args.markdown:
+            write_markdown(args.markdown, results, command)
+    if row is not None:
+        res = fleet_row.run_fleet_row(row, args, log)
+        print()
+        print("\n".join(fleet_row.table(res)))
+        print()
+        print("\n".join(fleet_row.notes(res)))
+        if args.markdown:
+            fleet_row.write_markdown(args.markdown, res, command)
     log("done")
     if args.markdown:
-        command = "python benchmarks/plan_bench.py" + "".join(f" {a}" for a in sys.argv[1:])
-        write_markdown(args.markdown, results, command)
         log(f"wrote {args.markdown}")
 
 
