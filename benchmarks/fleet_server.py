@@ -258,7 +258,9 @@ def main(argv: list[str]) -> None:
         built = build_fleet(stores, keys, unrelated)
 
     class Handler(WSGIRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, like KMS's endpoint
+        # HTTP/1.1 answers; werkzeug still closes every connection after its response (KMS's endpoint
+        # keeps them alive), so each call pays a new TCP connection: see docs/performance.md
+        protocol_version = "HTTP/1.1"
 
         def log_request(self, *args: Any, **kwargs: Any) -> None:
             pass
