@@ -3,6 +3,10 @@
 :data:`HANDLERS` maps an operation name to the emulator's handler; an operation it does not name
 is answered by moto's ``KmsResponse`` method (DeleteAlias, UntagResource, UpdateKeyDescription).
 Every operation of the API model is answered by one or the other (tests check it).
+
+The table holds only operations the installed API model defines: botocore adds operations over
+time (Encapsulate and Decapsulate arrived with ML-KEM keys), and the emulator answers the API that
+the client beside it speaks, so an older botocore leaves a newer operation out instead of failing.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ def _assemble() -> dict[str, Handler]:
     for module in (ops_stores, ops_keys, ops_config, ops_grants, ops_crypto, ops_import):
         table.update(module.HANDLERS)
     model = apimodel.service_model()
+    for operation in [op for op in table if op not in model.operation_names]:
+        del table[operation]
     for operation, handler in list(table.items()):
         shape = model.operation_model(operation).input_shape
         if shape is not None and "DryRun" in shape.members:

@@ -52,7 +52,7 @@ def _scratch(tmp_path: Path) -> tuple[Path, dict[str, str]]:
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     git = shutil.which("git")
     subprocess.run([git, "init", "-q", "-b", "main"], cwd=repo, check=True, env=env)
-    subprocess.run([str(BIN / "pre-commit"), "install"], cwd=repo, check=True, env=env, capture_output=True)
+    subprocess.run([sys.executable, "-m", "pre_commit", "install"], cwd=repo, check=True, env=env, capture_output=True)
     return repo, env
 
 

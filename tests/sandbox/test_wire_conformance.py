@@ -102,9 +102,10 @@ def scenario(call: Call, settings: Any) -> None:
     peer = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     call("DeriveSharedSecret", {"KeyId": agreement["KeyId"], "KeyAgreementAlgorithm": "ECDH", "PublicKey": b64(peer)})
-    call("Encapsulate", {"KeyId": key, "EncapsulationAlgorithm": "ML_KEM"}, expect="InvalidKeyUsageException")
-    call("Decapsulate", {"KeyId": key, "SharedSecretCiphertextBlob": b64(b"x" * 32), "EncapsulationAlgorithm": "ML_KEM"},
-         expect="InvalidKeyUsageException")
+    if "Encapsulate" in model().operation_names:  # botocore has them since the ML-KEM key specs
+        call("Encapsulate", {"KeyId": key, "EncapsulationAlgorithm": "ML_KEM"}, expect="InvalidKeyUsageException")
+        call("Decapsulate", {"KeyId": key, "SharedSecretCiphertextBlob": b64(b"x" * 32),
+                             "EncapsulationAlgorithm": "ML_KEM"}, expect="InvalidKeyUsageException")
 
     call("GetKeyPolicy", {"KeyId": key})
     call("PutKeyPolicy", {"KeyId": key, "Policy": json.dumps(
