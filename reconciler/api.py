@@ -78,26 +78,29 @@ def load(paths, *, region: str | None = None):
     return load_manifests(_paths(paths), default_region=region)
 
 
-def plan(paths, *, target: Target, allow_outside_root: bool = False) -> Plan:
+def plan(paths, *, target: Target, allow_outside_root: bool = False, allow_recent_use: bool = False) -> Plan:
     """The plan of ``paths`` against ``target`` (read-only), with the preflight of the XKS proxies
     its steps make KMS call (``plan.preflight``). ``plan.has_changes``, ``plan.refusals`` and
     ``plan.preflight_failures`` give the CLI's exit code (2, or 1 when the plan refuses a change or
-    a preflight check failed)."""
+    a preflight check failed). ``allow_recent_use`` is ``--allow-recent-use``: schedule the deletion
+    of keys CloudTrail shows in use within ``refuseIfUsedWithinDays`` instead of refusing it."""
     from reconciler.plan.make import make_plan
     from reconciler.preflight import annotate
 
-    return make_plan(_paths(paths), target, allow_outside_root=allow_outside_root,
+    return make_plan(_paths(paths), target, allow_outside_root=allow_outside_root, allow_recent_use=allow_recent_use,
                      annotate=lambda made, desired, conn: annotate(made, desired, conn=conn)).plan
 
 
 def apply(plan_or_paths, *, target: Target, allow_destroy: bool = False, timeout_seconds: float = 1200.0,
           journal_path: str | None = None, lock_table: str | None = None, allow_outside_root: bool = False,
-          on_event: Callable[[Event], None] | None = None, skip_preflight: bool = False) -> ApplyResult:
+          on_event: Callable[[Event], None] | None = None, skip_preflight: bool = False,
+          allow_recent_use: bool = False) -> ApplyResult:
     """Apply a :class:`Plan` (from :func:`plan`, applied exactly, after the checks of ``reconciler apply
     PLANFILE``: nothing changed since it was made) or plan ``paths`` and apply at once (calling this
     is the approval ``--auto-approve`` gives). A refusal raises :class:`UserError` before anything
-    changes (a failed preflight check of an XKS proxy too, unless ``skip_preflight``); a failed step
-    is ``exit_code`` 1 and a ``failed`` event."""
+    changes (a failed preflight check of an XKS proxy too, unless ``skip_preflight``; scheduling the
+    deletion of a recently used key too, unless ``allow_recent_use``); a failed step is ``exit_code``
+    1 and a ``failed`` event."""
     from reconciler.apply.run import ApplyRequest, run_apply
 
     events: list[Event] = []
@@ -112,7 +115,8 @@ def apply(plan_or_paths, *, target: Target, allow_destroy: bool = False, timeout
         request = ApplyRequest(args=args, target=target, auto_approve=True, allow_destroy=allow_destroy,
                                timeout_seconds=timeout_seconds, fmt="json", journal_path=journal_path,
                                allow_outside_root=allow_outside_root, lock_table=lock_table,
-                               stdin_isatty=lambda: False, skip_preflight=skip_preflight)
+                               stdin_isatty=lambda: False, skip_preflight=skip_preflight,
+                               allow_recent_use=allow_recent_use)
         stream = _EventStream(events, on_event, sys.stdout)
         with contextlib.redirect_stdout(stream):  # --format json: one event per line, nothing else
             code = run_apply(request, print_plan=lambda *_: None, confirm=lambda _: False)

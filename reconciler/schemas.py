@@ -193,7 +193,7 @@ EVENTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "skipped": ({**_STEP, "message": "string"}, ("step", "action", "store", "message")),
     "deferred": (_OUTCOME, ("step", "action", "store", "message")),
     "run-end": ({"ok": "integer", "failed": "integer", "skipped": "integer", "deferred": "integer",
-                 "rerunAfter": ["string", "null"], "interrupted": "boolean"},
+                 "rerunAfter": ["string", "null"], "finishAfter": "string", "interrupted": "boolean"},
                 ("ok", "failed", "skipped", "deferred", "rerunAfter")),
 }
 

@@ -97,6 +97,7 @@ class Executor(KeySteps, QuarantineSteps):
         # store -> {KeyId: the DeletionDate KMS gave it} for the keys this run scheduled: a
         # deferred delete_store waits for these, not for the date the plan estimated when it was made
         self._deletion_dates: dict[str, dict[str, datetime]] = {}
+        self._quarantine_starts: dict[str, datetime] = {}  # stores whose quarantine this run began
         self._failed_updates: set[str] = set()  # stores whose update_store failed in this run
         self._created_entries: dict[str, dict] = {}  # stores this run created, until connected
         self._lock = threading.Lock()

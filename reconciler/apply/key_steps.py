@@ -30,6 +30,7 @@ class KeySteps:
     call: Callable[..., dict]
     store_id: Callable[[str], str]
     create_with_lookup: Callable[..., tuple[dict, bool]]
+    _quarantine_due: Callable[[Step, datetime | None], datetime | None]
 
     def _find_key(self, store: str, store_id: str, ident: str, xks_key_id: str | None) -> str | None:
         """Find a key of the store by XksKeyId, or by the tag this tool sets on keys it creates
@@ -143,9 +144,11 @@ class KeySteps:
                 self._deletion_dates.setdefault(store, {})[key_id] = when
 
     def _deferred_until(self, step: Step, planned: datetime | None) -> datetime | None:
-        """When a deferred step can run: for delete_store, the latest DeletionDate of the store's
-        keys, counting the dates KMS gave the keys this run scheduled (a saved plan applied days
-        after it was made schedules them later than the plan could know)."""
+        """When a deferred step can run: moved by the quarantine this run began (it began later than
+        the plan counted), and for delete_store, the latest DeletionDate of the store's keys,
+        counting the dates KMS gave the keys this run scheduled (a saved plan applied days after it
+        was made schedules them later than the plan could know)."""
+        planned = self._quarantine_due(step, planned)
         if step.action.value != "delete_store":
             return planned
         with self._lock:

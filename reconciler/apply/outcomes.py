@@ -60,6 +60,13 @@ class ApplyResult:
         return self.by_outcome("deferred")
 
     def rerun_after(self) -> datetime | None:
+        """The earliest date a deferred step is due: a run after it makes progress (a quarantine's
+        end, before which nothing is scheduled, comes well before the store's deletion)."""
+        dates = [r.deferred_until for r in self.deferred if r.deferred_until]
+        return min(dates) if dates else None
+
+    def finish_after(self) -> datetime | None:
+        """The latest date a deferred step is due (as far as this run can tell)."""
         dates = [r.deferred_until for r in self.deferred if r.deferred_until]
         return max(dates) if dates else None
 

@@ -13,17 +13,40 @@ nothing.
 
 from __future__ import annotations
 
+import threading
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
-from reconciler.plan.model import Step, ceil_seconds, iso
+from reconciler.plan.model import Step, ceil_seconds, iso, parse_iso
 
 
 class QuarantineSteps:
     # provided by the Executor
     conn: Any
     call: Callable[..., dict]
+    _lock: threading.Lock
+    _quarantine_starts: dict[str, datetime]  # store -> the start this run tagged its keys with
+    plan: Any
+
+    def _quarantine_due(self, step: Step, planned: datetime | None) -> datetime | None:
+        """When a step deferred by a quarantine this run began can run. The plan counted the
+        quarantine from the moment it was made; it began when this run tagged the keys (later: a
+        saved plan may be applied days after it was made), so the store's deferred dates move by
+        the difference."""
+        with self._lock:
+            started = self._quarantine_starts.get(step.store)
+        if started is None or planned is None:
+            return planned
+        for other in self.plan.steps:
+            if other.store != step.store:
+                continue
+            quarantine = other.params.get("quarantine") or {}
+            if quarantine.get("ends") and not quarantine.get("started") and quarantine.get("days"):
+                counted_from = parse_iso(quarantine["ends"]) - timedelta(days=int(quarantine["days"]))
+                return planned + max(timedelta(0), started - counted_from)
+        return planned
 
     def _tags(self, key_id: str) -> dict[str, str]:
         tags: dict[str, str] = {}
@@ -37,7 +60,8 @@ class QuarantineSteps:
 
     def _start_quarantine(self, step: Step) -> str:
         tag = step.params["tag"]
-        started = iso(ceil_seconds(self.conn.now()))
+        started_at = ceil_seconds(self.conn.now())
+        started = iso(started_at)
         tagged, kept = [], []
         for key_id in step.params["keyIds"]:
             try:
@@ -51,6 +75,9 @@ class QuarantineSteps:
                 continue
             self.call("TagResource", "tag_resource", KeyId=key_id, Tags=[{"TagKey": tag, "TagValue": started}])
             tagged.append(key_id)
+        if tagged:
+            with self._lock:
+                self._quarantine_starts[step.store] = started_at
         message = f"quarantine started {started} on {len(tagged)} key(s)"
         if kept:
             message += f"; {len(kept)} key(s) already in quarantine keep their date"

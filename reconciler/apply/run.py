@@ -11,6 +11,7 @@ import sys
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from reconciler.apply.guards import (
@@ -220,8 +221,9 @@ def execute_plan(request: ApplyRequest, conn: Connection, plan: Plan, desired, p
     try:
         result = executor.run()
         counts = {o: len(result.by_outcome(o)) for o in ("ok", "failed", "skipped", "deferred")}
-        rerun = result.rerun_after()
+        rerun, finish = result.rerun_after(), result.finish_after()
         progress({"event": "run-end", **counts, "rerunAfter": iso(rerun),
+                  **({"finishAfter": iso(finish)} if finish and finish != rerun else {}),
                   **({"interrupted": True} if executor.stopped else {})})
     finally:
         progress.close()
@@ -240,10 +242,22 @@ def execute_plan(request: ApplyRequest, conn: Connection, plan: Plan, desired, p
         return 1
     if result.deferred:
         if request.fmt == "text":
-            when = iso(rerun) if rerun else "the deferred date"
-            print(printable(f"Deferred steps remain: re-run after {when} to finish "
-                            f"({', '.join(r.step.id for r in result.deferred)})."), file=out)
+            print(printable(deferred_message(result.deferred, rerun, finish)), file=out)
         return 2
     if request.fmt == "text":
         print("Converged: the live state matches the manifests.", file=out)
     return 0
+
+
+def deferred_message(deferred: list, rerun: datetime | None, finish: datetime | None) -> str:
+    """What exit 2 says: when a re-run makes progress, and, when the deferred steps fall due on
+    different dates, which are due first and when the last is."""
+    ids = ", ".join(r.step.id for r in deferred)
+    if rerun is None:
+        return f"Deferred steps remain: re-run after the deferred date to finish ({ids})."
+    if finish is None or finish == rerun:
+        return f"Deferred steps remain: re-run after {iso(rerun)} to finish ({ids})."
+    first = ", ".join(r.step.id for r in deferred if r.deferred_until == rerun)
+    later = ", ".join(r.step.id for r in deferred if r.deferred_until != rerun)
+    return (f"Deferred steps remain: re-run after {iso(rerun)} to continue ({first}); the rest are due "
+            f"later, the last after {iso(finish)} ({later}).")

@@ -84,6 +84,8 @@ def test_quarantine_disconnects_first_schedules_after_it_and_deletes_the_store_a
     assert len(starts) == 1
     started = datetime.fromisoformat(starts.pop().replace("Z", "+00:00"))
     ends = (started + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # exit 2 says when a re-run makes progress (the quarantine's end), not only when the last step is due
+    assert f"re-run after {ends} to continue (" in first.out and "the last after" in first.out, first.out
 
     # the date lives in AWS: a second machine (a fresh process, another directory, no journal) sees it
     here = plan_json(cli("plan", "--sandbox", "--format", "json", "m"))
@@ -218,3 +220,34 @@ def test_a_quarantined_store_put_back_to_present_reconnects_untags_and_schedules
     assert not any(QUARANTINE_TAG in k["tags"] for k in live.values())
     assert live["ext-key-0001"]["tags"] == {"team": "payments", "reconciler:managed-key": "ext-key-0001"}
     assert cli("plan", "--sandbox", "m").code == 0
+
+
+def test_a_saved_plan_applied_days_later_counts_the_quarantine_from_when_it_began(cli):
+    """The plan counts the quarantine from when it was made; applied two days later, the quarantine
+    begins then (the tag's date), and the dates apply prints (exit 2's re-run date, the deferred
+    steps') are counted from the tag, not from the plan: a re-run at the printed date makes progress."""
+    cli.write("m/payments.yaml", manifest("present"))
+    assert cli("apply", "--sandbox", "--auto-approve", "m").code == 0
+    cli.write("m/payments.yaml", manifest("absent", quarantine=14))
+    assert cli("plan", "--sandbox", "--out", "plans/q.json", "m").code == 2
+    planned = json.loads((cli.workdir / "plans/q.json").read_text())
+    [planned_end] = {s["deferredUntil"] for s in by_action(planned, "schedule_key_deletion")}
+    [planned_delete] = [s["deferredUntil"] for s in by_action(planned, "delete_store")]
+
+    assert cli("sandbox", "advance", "2d").code == 0
+    applied = cli("apply", "--sandbox", "--allow-destroy", "--format", "json", "plans/q.json")
+    assert applied.code == 2, applied.both
+    [start] = {k["tags"][QUARANTINE_TAG] for k in keys(cli).values()}
+    ends = iso(datetime.fromisoformat(start.replace("Z", "+00:00")) + timedelta(days=14))
+    assert ends > planned_end
+    events = [json.loads(line) for line in applied.out.splitlines() if line.startswith("{")]
+    deferred = {e["step"]: e["deferredUntil"] for e in events if e["event"] == "deferred"}
+    assert {v for k, v in deferred.items() if ":schedule_key_deletion:" in k} == {ends}
+    shift = datetime.fromisoformat(ends.replace("Z", "+00:00")) - datetime.fromisoformat(planned_end.replace("Z", "+00:00"))
+    assert deferred["payments-xks:delete_store"] == iso(datetime.fromisoformat(planned_delete.replace("Z", "+00:00")) + shift)
+    [end] = [e for e in events if e["event"] == "run-end"]
+    assert end["rerunAfter"] == ends and end["finishAfter"] == deferred["payments-xks:delete_store"]
+
+    assert cli("sandbox", "advance", "14d").code == 0  # the printed date has passed: the keys are scheduled
+    assert cli("apply", "--sandbox", "--auto-approve", "--allow-destroy", "m").code == 2
+    assert {k["KeyState"] for k in keys(cli).values()} == {"PendingDeletion"}

@@ -72,3 +72,28 @@ def test_a_stale_plan_is_refused_and_errors_are_user_errors(sb: Sandbox):
     assert [str(p).split(":")[0] for p in api.load("bad").problems][:1] == ["bad/x.yaml"]
     with pytest.raises(api.UserError, match="not valid"):
         api.plan("bad", target=where)
+
+
+def test_allow_recent_use_is_the_flag_of_plan_and_apply(sb: Sandbox):
+    """A key used (Decrypt) a day ago: the API's plan refuses its deletion and apply raises, as
+    the CLI does; ``allow_recent_use=True`` is ``--allow-recent-use`` for both."""
+    sb.write("m/payments.yaml", xks_manifest())
+    where = api.target(sandbox=True, sandbox_dir=str(sb.directory))
+    assert api.apply(["m"], target=where).converged
+    with sb.kms() as kms:
+        key_id = next(k["KeyId"] for k in kms.list_keys()["Keys"]
+                      if kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"].get("CustomKeyStoreId"))
+        kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"])
+    sb.advance(86400)
+    sb.write("m/payments.yaml", xks_manifest(state="absent"))
+
+    refused = api.plan(["m"], target=where)
+    assert [f.kind for f in refused.findings if f.kind == "refused"] and refused.refusals
+    with pytest.raises(api.UserError) as raised:
+        api.apply(["m"], target=where, allow_destroy=True)
+    assert raised.value.exit_code == 1
+
+    allowed = api.plan(["m"], target=where, allow_recent_use=True)
+    assert not allowed.refusals and any(s.action.value == "schedule_key_deletion" for s in allowed.steps)
+    result = api.apply(["m"], target=where, allow_destroy=True, allow_recent_use=True)
+    assert result.deferred and result.of("ok")
