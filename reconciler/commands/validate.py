@@ -18,12 +18,36 @@ from reconciler.commands.support.exits import EXIT_ERROR, user_errors
 def validate(paths: tuple[str, ...], check_secrets: bool, allow_outside_root: bool) -> None:
     """Check manifests offline (no AWS calls). Exit 0 valid, 1 invalid."""
     from reconciler.manifest.loader import validate_paths  # validate never connects: only the manifest code
+    from reconciler.manifest.repo_config import repo_config_problems
 
-    problems, count = validate_paths(list(paths), with_secrets=check_secrets,
-                                     allow_outside_root=allow_outside_root)
+    configs, manifest_paths = _split(paths)
+    problems, count = validate_paths(manifest_paths, with_secrets=check_secrets,
+                                     allow_outside_root=allow_outside_root) if manifest_paths or not configs else ([], 0)
     for problem in problems:
         click.echo(str(problem), err=True)
-    if problems:
-        click.echo(f"{len(problems)} problem(s) in the manifests.", err=True)
+    config_errors = [error for path in configs for error in repo_config_problems(path)]
+    for error in config_errors:
+        click.echo(error, err=True)
+    if problems or config_errors:
+        where = "the manifests" if not config_errors else \
+            "the repository configuration" if not problems else "the manifests and the repository configuration"
+        click.echo(f"{len(problems) + len(config_errors)} problem(s) in {where}.", err=True)
         sys.exit(EXIT_ERROR)
-    click.echo(f"{count} manifest(s) valid.")
+    said = [f"{count} manifest(s) valid."] if manifest_paths or not configs else []
+    said += [f"{path}: valid (the repository configuration)." for path in configs]
+    click.echo(" ".join(said))
+
+
+def _split(paths: tuple[str, ...]):
+    """The repository configurations to check (given as files, or found beside the manifests as
+    plan finds it) and the manifest paths."""
+    from pathlib import Path
+
+    from reconciler.manifest.loader import REPO_CONFIG_FILE
+    from reconciler.manifest.repo_config import find_repo_config
+
+    given = [Path(p) for p in paths if Path(p).name == REPO_CONFIG_FILE and Path(p).is_file()]
+    rest = [p for p in paths if not (Path(p).name == REPO_CONFIG_FILE and Path(p).is_file())]
+    found = find_repo_config(rest)
+    configs = list(dict.fromkeys(given + ([found] if found else [])))
+    return configs, rest

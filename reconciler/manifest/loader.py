@@ -321,6 +321,8 @@ def load(paths: Sequence[str | os.PathLike[str]], default_region: str | None = N
                     problems.append(Problem(str(path), None, None, "no manifests found: the directory holds no "
                                                                    "*.yaml or *.yml files"))
                 targets = [(f, path.absolute()) for f in found]
+            elif path.is_file() and path.name == REPO_CONFIG_FILE:
+                continue  # the repository configuration (reconciler.manifest.repo_config), not a manifest
             elif path.is_file():
                 targets = [(path, path.absolute().parent)]
             elif path.exists() or path.is_symlink():

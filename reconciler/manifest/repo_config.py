@@ -63,20 +63,17 @@ def load_repo_config(paths: Sequence[str]) -> RepoConfig | None:
     path = find_repo_config(paths)
     if path is None:
         return None
-    import yaml
+    return read_repo_config(path)
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the repository configuration ({exc.__class__.__name__})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise UserError(f"{path}{where}: not valid YAML; fix the repository configuration") from None
-    problems = config_problems(data)
+
+def read_repo_config(path: Path) -> RepoConfig:
+    """The repository configuration in ``path``, or one :class:`UserError` with every problem."""
+    data, problems = _parse(path)
+    if data is None and problems:  # unreadable, or not YAML
+        raise UserError(problems[0])
     if problems:
         raise UserError(f"{path}: the repository configuration is not valid ({len(problems)} problem(s)):\n"
-                        + "\n".join(f"  {p}" for p in problems))
+                        + "\n".join(f"  {p.removeprefix(f'{path}: ')}" for p in problems))
     data = data or {}
     accounts = {}
     for account, entry in (data.get("accounts") or {}).items():
@@ -85,6 +82,26 @@ def load_repo_config(paths: Sequence[str]) -> RepoConfig | None:
                                           external_id=entry.get("externalId"),
                                           session_name=entry.get("sessionName") or DEFAULT_SESSION_NAME)
     return RepoConfig(path=path, default_region=data.get("defaultRegion"), accounts=accounts)
+
+
+def repo_config_problems(path: Path) -> list[str]:
+    """Every problem of the repository configuration in ``path``, each ``FILE[:LINE:COL]: message``
+    (what ``reconciler validate`` prints)."""
+    return _parse(path)[1]
+
+
+def _parse(path: Path) -> tuple[Any, list[str]]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [f"{path}: cannot read the repository configuration ({exc.__class__.__name__})"]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        return None, [f"{path}{where}: not valid YAML; fix the repository configuration"]
+    return data, [f"{path}: {problem}" for problem in config_problems(data)]
 
 
 def config_problems(data: Any) -> list[str]:

@@ -185,6 +185,27 @@ def test_a_bad_reconciler_yaml_is_one_message_with_the_fix(cli):
     assert bad.code == 1 and "expected ACCOUNT/REGION" in bad.err
 
 
+def test_validate_checks_reconciler_yaml_given_or_found_beside_the_manifests(cli):
+    """`validate` checks the repository configuration offline, as plan would read it: given as a
+    file (what the pre-commit hook passes when a commit changes it) it is the configuration, not a
+    manifest; found beside the manifests it is checked with them."""
+    fleet(cli)
+    files = sorted(str(p.relative_to(cli.workdir)) for p in (cli.workdir / "m").glob("*.yaml"))
+    assert "m/reconciler.yaml" in files
+    good = cli("validate", *files)
+    assert good.code == 0 and "m/reconciler.yaml: valid (the repository configuration)" in good.out, good.both
+    cli.write("m/reconciler.yaml", f'defaultRegion: us-east-9\naccounts:\n  "{A}": {{profile: a, roleArn: x}}\n')
+    for args in (["m"], ["m/reconciler.yaml"], files):
+        bad = cli("validate", *args)
+        assert bad.code == 1, bad.both
+        assert "m/reconciler.yaml: defaultRegion: must be an AWS region" in bad.err
+        assert f"m/reconciler.yaml: accounts.{A}: give profile or roleArn, not both" in bad.err
+        assert "problem(s) in the repository configuration" in bad.err and "Traceback" not in bad.both
+    cli.write("m/reconciler.yaml", "accounts: [\n")
+    broken = cli("validate", "m")
+    assert broken.code == 1 and "m/reconciler.yaml:2:1: not valid YAML" in broken.err, broken.both
+
+
 def test_status_export_and_iam_policy_understand_targets(cli):
     fleet(cli)
     assert cli("apply", "--sandbox", "--auto-approve", "m").code == 0

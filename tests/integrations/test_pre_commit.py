@@ -78,3 +78,19 @@ def test_a_commit_of_a_bad_manifest_fails_with_file_line_col(tmp_path: Path):
     run = _commit(repo, env, "manifests/payments.yaml")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "reconciler validate" in run.stdout + run.stderr  # it ran (and Passed)
+
+
+def test_a_commit_of_the_repository_configuration_is_checked_as_one(tmp_path: Path):
+    """manifests/reconciler.yaml matches the hook's files pattern: it is validated as the repository
+    configuration (not refused as a manifest without apiVersion), and a bad one fails the commit."""
+    repo, env = _scratch(tmp_path)
+    (repo / "manifests" / "payments.yaml").write_text(BAD.replace("http://", "https://"))
+    (repo / "manifests" / "reconciler.yaml").write_text('defaultRegion: eu-west-1\naccounts:\n  "111122223333": {profile: prod}\n')
+    run = _commit(repo, env, ".pre-commit-config.yaml", "manifests/payments.yaml", "manifests/reconciler.yaml")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    (repo / "manifests" / "reconciler.yaml").write_text('defaultRegion: eu-west-1\naccounts:\n  "1111": {profile: prod}\n')
+    run = _commit(repo, env, "manifests/reconciler.yaml")
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out
+    assert "manifests/reconciler.yaml: accounts.1111: the key must be a 12-digit account id" in out
