@@ -7,8 +7,10 @@ key, management calls too (DescribeKey, TagResource...): the reader pages until 
 cryptographic one. Its most recent attempt answers both questions the planner asks: how long ago
 the key was last used, and whether anyone tried to use it since its quarantine began.
 
-``LookupEvents`` is limited to two requests per second per account and Region; the reader paces
-itself on the connection's clock. A runner without ``cloudtrail:LookupEvents`` gets an
+``LookupEvents`` is limited to two requests per second per account and Region (CloudTrail's quota,
+overridable as ``LookupEvents=N`` in ``RECONCILER_KMS_QUOTAS``); the reader paces itself below it
+on the connection's clock, one key at a time: a decommission of N keys reads CloudTrail for about
+N / 1.9 seconds before its plan is made (the planner says so when that is long). A runner without ``cloudtrail:LookupEvents`` gets an
 :class:`Evidence` with ``error`` set: the planner then refuses, it never assumes "unused".
 """
 
@@ -31,7 +33,15 @@ CRYPTO_OPERATIONS = frozenset({
 LOOKBACK_DAYS = 90  # CloudTrail's event history
 PAGE = 50  # LookupEvents MaxResults: 1-50
 MAX_PAGES = 40  # 2000 events naming one key without a cryptographic one: the evidence is incomplete
-LOOKUP_RATE = 2 * 0.95  # LookupEvents: 2 requests per second per account and Region
+LOOKUP_QUOTA = 2.0  # LookupEvents: 2 requests per second per account and Region
+
+
+def lookup_rate() -> float:
+    """The rate the reader sends LookupEvents at: below CloudTrail's quota by the limiter's headroom
+    (the quota is ``LookupEvents`` in ``RECONCILER_KMS_QUOTAS`` if set there)."""
+    from reconciler.aws.ratelimit import HEADROOM, env_quotas
+
+    return env_quotas().get("LookupEvents", LOOKUP_QUOTA) * HEADROOM
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,7 @@ def read_evidence(client: Any, arns: Iterable[str], now: datetime, *,
     since = now - timedelta(days=LOOKBACK_DAYS)
     if not arns:
         return Evidence(since=since)
-    bucket = TokenBucket(LOOKUP_RATE, burst=1.0, clock=clock, sleep=sleep)
+    bucket = TokenBucket(lookup_rate(), burst=1.0, clock=clock, sleep=sleep)
     found: dict[str, KeyUse | None] = {}
     try:
         for arn in arns:

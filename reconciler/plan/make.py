@@ -58,17 +58,30 @@ def read_live_state(conn: Connection, desired: Desired | None = None):
     return replace(live, evidence=read_evidence_for(conn, desired, live))
 
 
+EVIDENCE_NOTE_SECONDS = 30.0  # a CloudTrail read expected to take longer is announced on stderr
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{seconds:.0f} s" if minutes < 2 else f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
 def read_evidence_for(conn: Connection, desired: Desired, live):
     """CloudTrail's evidence of use of the keys a decommission may schedule for deletion (every
     key, not pending deletion, of a store declared absent); None when there is none to look up."""
     import time
 
-    from reconciler.live.usage import read_evidence
+    from reconciler.live.usage import lookup_rate, read_evidence
 
     arns = [k.arn for s in desired.state.stores if s.state == "absent" and s.name in live.stores
             for k in live.stores[s.name].keys if not k.pending_deletion]
     if not arns:
         return None
+    seconds = len(arns) / lookup_rate()
+    if seconds >= EVIDENCE_NOTE_SECONDS and conn.sandbox is None:  # the sandbox's waits take no time
+        print(f"Note: reading CloudTrail's evidence of use of {len(arns):,} key(s) before the plan: one "
+              f"LookupEvents per key, under CloudTrail's quota ({lookup_rate():.2g} a second): about "
+              f"{_duration(seconds)}.", file=sys.stderr, flush=True)
     if conn.sandbox is not None:  # paced on the emulator's clock, like the executor
         clock, sleep = (lambda: conn.now().timestamp()), conn.sleep
     else:

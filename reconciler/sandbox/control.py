@@ -73,9 +73,10 @@ class FaultChange:
             if value is not None and value < 0:
                 raise ControlError(f"--{name.replace('_', '-')} must not be negative")
         for op, rps in self.quota_overrides.items():
-            if op not in KMS_DEFAULT_QUOTAS:
+            if op not in KMS_DEFAULT_QUOTAS and op != "LookupEvents":  # CloudTrail's, for the evidence of use
                 raise ControlError(
                     f"no KMS quota for operation {op!r}; one of: " + ", ".join(sorted(KMS_DEFAULT_QUOTAS))
+                    + " (or LookupEvents, CloudTrail's)"
                 )
             if rps <= 0:
                 raise ControlError(f"the quota for {op} must be positive")

@@ -163,8 +163,20 @@ def _patch_cloudtrail() -> None:
     from moto.cloudtrail.responses import CloudTrailResponse
 
     from reconciler.sandbox import trail
+    from reconciler.sandbox.responses import call_stats, quota_buckets
+    from reconciler.sandbox.settings import current
 
-    CloudTrailResponse.lookup_events = trail.lookup_events  # type: ignore[attr-defined]
+    def lookup_events(self: Any) -> str:
+        """CloudTrail's quota first (when the sandbox's quotas are on), then :func:`.trail.lookup_events`."""
+        faults = current().faults
+        if faults.quotas_enabled:
+            rate = faults.quota_overrides.get("LookupEvents", trail.LOOKUP_EVENTS_QUOTA)
+            if not quota_buckets.take(self.current_account, self.region, "LookupEvents", rate):
+                call_stats.record_throttled("LookupEvents")
+                raise trail.CloudTrailError("ThrottlingException", "Rate exceeded")
+        return trail.lookup_events(self)
+
+    CloudTrailResponse.lookup_events = lookup_events  # type: ignore[attr-defined]
 
 
 def _patch_server_routing() -> None:

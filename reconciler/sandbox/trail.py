@@ -39,6 +39,9 @@ MAX_RESULTS = 50
 LOOKUP_KEYS = {"EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName",
                "EventSource", "AccessKeyId"}
 KMS_SOURCE = "kms.amazonaws.com"
+# CloudTrail's LookupEvents quota: "2 transactions per second (TPS) per account per Region"
+# (enforced when the sandbox's request quotas are on; ``quota_overrides["LookupEvents"]`` changes it)
+LOOKUP_EVENTS_QUOTA = 2.0
 
 
 class CloudTrailError(JsonRESTError):

@@ -80,3 +80,46 @@ def test_the_quarantine_start_comes_from_the_tag_and_only_attempts_since_it_coun
     steps, _ = decommission(Evidence(last_use={}), quarantine=14, keys=keys_recent, state="DISCONNECTED")
     dates = {s.deferred_until for s in steps if s.action == Action.schedule_key_deletion}
     assert dates == {NOW + timedelta(days=4)}
+
+
+def _read_for(keys: int, monkeypatch):
+    """read_evidence_for on a connection to AWS (not the sandbox) with ``keys`` keys to look up, on a
+    fake clock: what it printed and how long its pacing took."""
+    import time
+    from types import SimpleNamespace
+
+    from reconciler.plan.make import read_evidence_for
+
+    clock = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+
+    class Trail:
+        calls = 0
+
+        def lookup_events(self, **kwargs):
+            Trail.calls += 1
+            return {"Events": []}
+
+    state = live(live_store(keys=tuple(live_key(n) for n in range(1, keys + 1))))
+    desired = SimpleNamespace(state=DesiredState(region="us-east-1", stores=(store(state="absent"),)))
+    conn = SimpleNamespace(sandbox=None, now=lambda: NOW, client=lambda name: Trail())
+    evidence = read_evidence_for(conn, desired, state)
+    assert Trail.calls == keys and all(evidence.known(f"arn:k-{n}") for n in range(1, keys + 1))
+    return clock[0]
+
+
+def test_a_long_cloudtrail_read_is_announced_and_paced_under_the_quota(monkeypatch, capsys):
+    """LookupEvents: 2 requests per second per account and Region. 60 keys take about half a
+    minute at that quota: the plan says so before it starts; the pace is under the quota, or
+    under the one RECONCILER_KMS_QUOTAS gives as LookupEvents."""
+    monkeypatch.delenv("RECONCILER_KMS_QUOTAS", raising=False)
+    took = _read_for(60, monkeypatch)
+    assert 59 / 2 <= took <= 60 / 1.8
+    err = capsys.readouterr().err
+    assert "reading CloudTrail's evidence of use of 60 key(s)" in err and "about 32 s" in err
+
+    monkeypatch.setenv("RECONCILER_KMS_QUOTAS", "LookupEvents=20")
+    took = _read_for(60, monkeypatch)
+    assert 59 / 20 <= took <= 60 / 18
+    assert capsys.readouterr().err == ""  # 3 s: not worth a note

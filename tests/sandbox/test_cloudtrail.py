@@ -109,3 +109,23 @@ def test_a_next_token_is_refused_with_other_parameters(kms, trail, sandbox, xks_
     with pytest.raises(ClientError) as refused:
         events_of(trail, key["Arn"], NextToken=token)
     assert refused.value.response["Error"]["Code"] == "InvalidNextTokenException"
+
+
+def test_lookup_events_is_throttled_beyond_two_per_second_when_quotas_are_on(kms, trail, sandbox, monkeypatch):
+    """CloudTrail's quota: LookupEvents, 2 transactions per second per account per Region; beyond
+    it a ThrottlingException (the reader paces itself below it: reconciler/live/usage.py)."""
+    from reconciler.sandbox import responses
+
+    now = [1000.0]
+    monkeypatch.setattr(responses, "monotonic", lambda: now[0])
+    key = kms.create_key()["KeyMetadata"]
+    assert len(events_of(trail, key["Arn"])) == 0  # quotas off (the default): no limit
+    sandbox.faults.quotas_enabled = True
+    events_of(trail, key["Arn"]), events_of(trail, key["Arn"])
+    with pytest.raises(ClientError) as throttled:
+        events_of(trail, key["Arn"])
+    assert throttled.value.response["Error"]["Code"] == "ThrottlingException"
+    now[0] += 0.5  # one token back
+    events_of(trail, key["Arn"])
+    other = make_client("cloudtrail", region="eu-west-1")  # per Region
+    other.lookup_events(MaxResults=1)
