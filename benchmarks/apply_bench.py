@@ -1,10 +1,13 @@
 """Benchmark of `reconciler apply` at fleet scale, against the KMS sandbox with per-call latency,
 KMS's connection delays and per-operation request quotas switched on.
 
-    python benchmarks/apply_bench.py                                  # prints the table
+    python benchmarks/apply_bench.py                                  # prints the table (about 50 minutes)
     python benchmarks/apply_bench.py --markdown docs/performance.md   # ...and writes its section
-    python benchmarks/apply_bench.py --quick                          # a small fleet, a few minutes (its fixed
+    python benchmarks/apply_bench.py --quick --connect-delay 5        # a small fleet, a few minutes (its fixed
                                                                       # costs weigh more: higher ratios)
+
+The naive executor waits for KMS's real connect delay (five minutes by default) once per store, in
+real time: about ten minutes of the full run's fifty.
 
 For each fault setting (none, then --throttle-rate of all calls answered ThrottlingException) it
 starts an empty emulator in a process of its own (benchmarks/fleet_server.py) and runs the real
