@@ -498,7 +498,9 @@ def main() -> None:
         if args.markdown:
             write_markdown(args.markdown, results, command)
     if row is not None:
-        res = fleet_row.run_fleet_row(row, args, log)
+        res = [fleet_row.run_fleet_row(row, args, log)]
+        if args.dilate:  # and at KMS's latency: how much of the gap is the dilation's thread count
+            res.append(fleet_row.run_fleet_row(row, argparse.Namespace(**{**vars(args), "dilate": False}), log))
         print()
         print("\n".join(fleet_row.table(res)))
         print()

@@ -59,4 +59,4 @@ def test_fleet_row_plans_every_target_with_no_changes_each_within_its_own_quotas
     assert res["throttled"] == 0
     assert not math.isnan(res["wall"] / res["floor"])
     assert "2 accounts x 2 regions x 2x3" in table(res)[2]
-    assert notes(res)[-1].startswith("Target: wall / slowest target's floor")
+    assert notes(res)[-1].startswith("Target (latency 1 ms, as KMS's): wall / slowest target's floor")
