@@ -21,8 +21,9 @@ def validate(paths: tuple[str, ...], check_secrets: bool, allow_outside_root: bo
     from reconciler.manifest.repo_config import repo_config_problems
 
     configs, manifest_paths = _split(paths)
+    has_manifests = bool(manifest_paths or not configs)  # only reconciler.yaml given: no manifest to check
     problems, count = validate_paths(manifest_paths, with_secrets=check_secrets,
-                                     allow_outside_root=allow_outside_root) if manifest_paths or not configs else ([], 0)
+                                     allow_outside_root=allow_outside_root) if has_manifests else ([], 0)
     for problem in problems:
         click.echo(str(problem), err=True)
     config_errors = [error for path in configs for error in repo_config_problems(path)]
@@ -33,7 +34,7 @@ def validate(paths: tuple[str, ...], check_secrets: bool, allow_outside_root: bo
             "the repository configuration" if not problems else "the manifests and the repository configuration"
         click.echo(f"{len(problems) + len(config_errors)} problem(s) in {where}.", err=True)
         sys.exit(EXIT_ERROR)
-    said = [f"{count} manifest(s) valid."] if manifest_paths or not configs else []
+    said = [f"{count} manifest(s) valid."] if has_manifests else []
     said += [f"{path}: valid (the repository configuration)." for path in configs]
     click.echo(" ".join(said))
 
@@ -46,8 +47,11 @@ def _split(paths: tuple[str, ...]):
     from reconciler.manifest.loader import REPO_CONFIG_FILE
     from reconciler.manifest.repo_config import find_repo_config
 
-    given = [Path(p) for p in paths if Path(p).name == REPO_CONFIG_FILE and Path(p).is_file()]
-    rest = [p for p in paths if not (Path(p).name == REPO_CONFIG_FILE and Path(p).is_file())]
+    def is_config(path: str) -> bool:
+        return Path(path).name == REPO_CONFIG_FILE and Path(path).is_file()
+
+    given = [Path(p) for p in paths if is_config(p)]
+    rest = [p for p in paths if not is_config(p)]
     found = find_repo_config(rest)
     configs = list(dict.fromkeys(given + ([found] if found else [])))
     return configs, rest
