@@ -10,8 +10,9 @@ the key was last used, and whether anyone tried to use it since its quarantine b
 ``LookupEvents`` is limited to two requests per second per account and Region (CloudTrail's quota,
 overridable as ``LookupEvents=N`` in ``RECONCILER_KMS_QUOTAS``); the reader paces itself below it
 on the connection's clock, one key at a time: a decommission of N keys reads CloudTrail for about
-N / 1.9 seconds before its plan is made (the planner says so when that is long). A runner without ``cloudtrail:LookupEvents`` gets an
-:class:`Evidence` with ``error`` set: the planner then refuses, it never assumes "unused".
+N / 1.9 seconds before its plan is made (the planner says so when that is long). A runner without
+``cloudtrail:LookupEvents`` gets an :class:`Evidence` with ``error`` set: the planner then refuses,
+it never assumes "unused".
 """
 
 from __future__ import annotations
