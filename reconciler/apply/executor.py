@@ -36,7 +36,7 @@ import itertools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -97,7 +97,7 @@ class Executor(KeySteps, QuarantineSteps):
         # store -> {KeyId: the DeletionDate KMS gave it} for the keys this run scheduled: a
         # deferred delete_store waits for these, not for the date the plan estimated when it was made
         self._deletion_dates: dict[str, dict[str, datetime]] = {}
-        self._quarantine_starts: dict[str, datetime] = {}  # stores whose quarantine this run began
+        self._quarantine_shifts: dict[str, timedelta] = {}  # stores whose quarantine this run began
         self._failed_updates: set[str] = set()  # stores whose update_store failed in this run
         self._created_entries: dict[str, dict] = {}  # stores this run created, until connected
         self._lock = threading.Lock()

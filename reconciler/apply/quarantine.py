@@ -27,26 +27,25 @@ class QuarantineSteps:
     conn: Any
     call: Callable[..., dict]
     _lock: threading.Lock
-    _quarantine_starts: dict[str, datetime]  # store -> the start this run tagged its keys with
+    _quarantine_shifts: dict[str, timedelta]  # store -> how much later its quarantine began than planned
     plan: Any
 
     def _quarantine_due(self, step: Step, planned: datetime | None) -> datetime | None:
-        """When a step deferred by a quarantine this run began can run. The plan counted the
-        quarantine from the moment it was made; it began when this run tagged the keys (later: a
-        saved plan may be applied days after it was made), so the store's deferred dates move by
-        the difference."""
+        """When a step deferred by a quarantine this run began can run: the store's deferred dates
+        move by how much later than the plan counted the quarantine began (:meth:`_shift`)."""
         with self._lock:
-            started = self._quarantine_starts.get(step.store)
-        if started is None or planned is None:
-            return planned
+            shift = self._quarantine_shifts.get(step.store)
+        return planned + shift if shift and planned else planned
+
+    def _shift(self, store: str, started: datetime) -> timedelta:
+        """The plan counted the store's quarantine from the moment it was made; it began when this
+        run tagged the keys (later: a saved plan may be applied days after it was made)."""
         for other in self.plan.steps:
-            if other.store != step.store:
-                continue
-            quarantine = other.params.get("quarantine") or {}
+            quarantine = (other.params.get("quarantine") or {}) if other.store == store else {}
             if quarantine.get("ends") and not quarantine.get("started") and quarantine.get("days"):
                 counted_from = parse_iso(quarantine["ends"]) - timedelta(days=int(quarantine["days"]))
-                return planned + max(timedelta(0), started - counted_from)
-        return planned
+                return max(timedelta(0), started - counted_from)
+        return timedelta(0)
 
     def _tags(self, key_id: str) -> dict[str, str]:
         tags: dict[str, str] = {}
@@ -76,8 +75,9 @@ class QuarantineSteps:
             self.call("TagResource", "tag_resource", KeyId=key_id, Tags=[{"TagKey": tag, "TagValue": started}])
             tagged.append(key_id)
         if tagged:
+            shift = self._shift(step.store, started_at)  # once per store, not per deferred step
             with self._lock:
-                self._quarantine_starts[step.store] = started_at
+                self._quarantine_shifts[step.store] = shift
         message = f"quarantine started {started} on {len(tagged)} key(s)"
         if kept:
             message += f"; {len(kept)} key(s) already in quarantine keep their date"

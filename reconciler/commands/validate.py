@@ -16,7 +16,8 @@ from reconciler.commands.support.exits import EXIT_ERROR, user_errors
 @click.option("--allow-outside-root", is_flag=True, help="Allow {fromFile} references outside the manifests' directory.")
 @user_errors
 def validate(paths: tuple[str, ...], check_secrets: bool, allow_outside_root: bool) -> None:
-    """Check manifests offline (no AWS calls). Exit 0 valid, 1 invalid."""
+    """Check manifests offline (no AWS calls), and the repository configuration (reconciler.yaml)
+    beside them or given as a file. Exit 0 valid, 1 invalid."""
     from reconciler.manifest.loader import validate_paths  # validate never connects: only the manifest code
     from reconciler.manifest.repo_config import repo_config_problems
 
