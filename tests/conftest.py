@@ -39,6 +39,11 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
 # (tests/e2e/test_accel.py starts its own and stops it)
 os.environ["RECONCILER_SANDBOX_ACCEL"] = "off"
 
+# The emulator gives an XKS proxy KMS's 250 ms per call, on the wall clock: with the suite's two
+# workers on two cores a healthy local proxy (TLS handshake included) now and then took longer, and a
+# connect that should succeed failed. Tests of the limit itself set it back to 250 ms.
+os.environ["RECONCILER_SANDBOX_XKS_TIMEOUT_MS"] = "2000"
+
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 FROZEN_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
