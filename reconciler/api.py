@@ -1,9 +1,11 @@
-"""The library API: ``load``, ``plan``, ``apply`` and ``status`` for Python callers (bots, portals).
+"""The library API: ``load``, ``plan``, ``preflight``, ``apply`` and ``status`` for Python callers
+(bots, portals).
 
 Each returns the typed value the CLI renders: ``plan`` the :class:`~reconciler.plan.model.Plan`
 (``plan.to_dict()`` is exactly ``reconciler plan --format json``), ``apply`` an
 :class:`ApplyResult` holding the exit code and the events of ``reconciler apply --format json``,
-``status`` the :class:`~reconciler.live.status.StatusReport` (``to_dict()`` is ``reconciler status
+``preflight`` the checks of ``reconciler preflight`` (each ``to_dict()`` as ``--format json``
+prints it), ``status`` the :class:`~reconciler.live.status.StatusReport` (``to_dict()`` is ``reconciler status
 --format json``). They call the same functions the commands call. Errors a user can cause raise
 :class:`reconciler.errors.UserError` (``exit_code`` says what the CLI would exit with). See docs/api.md.
 """
@@ -22,9 +24,10 @@ from typing import Any, Callable, Literal, Sequence, TypedDict, Union
 from reconciler.aws.connection import Target
 from reconciler.errors import UserError
 from reconciler.live.status import StatusReport
-from reconciler.plan.model import Plan
+from reconciler.plan.model import Plan, PreflightCheck
 
-__all__ = ["ApplyResult", "Event", "Target", "UserError", "apply", "load", "plan", "status", "target"]
+__all__ = ["ApplyResult", "Event", "Target", "UserError", "apply", "load", "plan", "preflight", "status",
+           "target"]
 
 
 class Event(TypedDict, total=False):
@@ -89,6 +92,19 @@ def plan(paths, *, target: Target, allow_outside_root: bool = False, allow_recen
 
     return make_plan(_paths(paths), target, allow_outside_root=allow_outside_root, allow_recent_use=allow_recent_use,
                      annotate=lambda made, desired, conn: annotate(made, desired, conn=conn)).plan
+
+
+def preflight(paths, *, target: Target, allow_outside_root: bool = False) -> list[PreflightCheck]:
+    """The checks ``reconciler preflight`` makes of the XKS proxy of every present external key
+    store of ``paths`` (DNS, TLS, health with the manifest's credential, latency, the EKM fleet,
+    every declared xksKeyId), as :class:`~reconciler.plan.model.PreflightCheck` values:
+    ``.status`` is ``ok``, ``warn``, ``fail`` or ``not_checked``, and ``to_dict()`` is one entry of
+    ``reconciler preflight --format json``. Nothing is changed; no secret is in a result. The CLI
+    exits 1 when any ``status`` is ``fail``."""
+    from reconciler.plan.make import desired_for
+    from reconciler.preflight import check_all
+
+    return check_all(desired_for(_paths(paths), target, allow_outside_root), target)
 
 
 def apply(plan_or_paths, *, target: Target, allow_destroy: bool = False, timeout_seconds: float = 1200.0,

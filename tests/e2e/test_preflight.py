@@ -247,3 +247,30 @@ def test_a_fleet_plan_checks_each_targets_proxies_and_apply_refuses_the_failed_t
     applied = cli("apply", "--sandbox", "--auto-approve", "m")
     assert applied.code == 1 and "preflight found XKS proxy problems" in applied.both, applied.both
     assert f"{A}/{EAST}" in applied.both
+
+
+def test_the_api_preflight_returns_the_checks_the_cli_prints(cli, start, monkeypatch) -> None:
+    """reconciler.api.preflight is `reconciler preflight --format json`, as values."""
+    from reconciler import api
+
+    write_manifest(cli, keys="""
+        - alias: alias/payments-primary
+          xksKeyId: ext-key-0001
+        - alias: alias/payments-missing
+          xksKeyId: ext-key-9999
+    """)
+    start()
+    run = cli("preflight", "--sandbox", "stores", "--format", "json")
+    assert run.code == 1, run.both  # ext-key-9999 is not in the proxy
+    printed = json.loads(run.out)
+    for name, value in cli.env.items():
+        monkeypatch.setenv(name, value)
+    checks = api.preflight(cli.workdir / "stores", target=api.target(sandbox=True, sandbox_dir=str(cli.sandbox_dir)))
+    ours = [c.to_dict() for c in checks]
+    timed = ("message", "status", "fix", "connectionErrorCode", "exception")
+    for entry in ours + printed["checks"]:
+        if entry["check"] == "latency":  # measured twice, by two runs: only its presence compares
+            entry.update(dict.fromkeys(timed))
+    assert ours == printed["checks"]
+    assert [c.key for c in checks if c.status == "fail" and c.check == "key"] == ["ext-key-9999"]
+    assert SECRET not in repr(checks)
