@@ -106,6 +106,13 @@ def run_fleet_apply(request: ApplyRequest, config, *, print_plan: Callable[[Any,
                 raise RefusedError(f"{plan_path} is a plan of one account and region: apply it without --target")
             paths = list(plan.manifest_paths)
             config = fleet_config(paths, ()) or config
+            if plan.selection:  # made with --target: it applies those targets (--target may narrow them)
+                chosen = parse_targets(plan.selection)
+                outside = [t for t in only if t not in chosen]
+                if outside:
+                    raise UserError(f"{plan_path} was made for {', '.join(plan.selection)} only, not "
+                                    f"{', '.join('/'.join(t) for t in outside)}: check --target, or make a new plan")
+                only = only or chosen
             _check_covers(plan, paths, request, config, only, plan_path)
             connections: dict[str, Any] = {}
         else:

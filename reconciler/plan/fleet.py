@@ -186,7 +186,8 @@ def plan_fleet(paths: Sequence[str], target: Target, config, *, only: Sequence[t
     created = min(made) if made else datetime.now(timezone.utc).replace(microsecond=0)
     plan = FleetPlan(sections=ordered, created_at=created,
                      tool_version=__version__, manifest_paths=tuple(paths),
-                     config_path=str(config.path) if config.path else None)
+                     config_path=str(config.path) if config.path else None,
+                     selection=tuple(f"{account}/{region}" for account, region in only))
     return FleetResult(plan=plan, desired=desired, connections=connections)
 
 

@@ -51,6 +51,9 @@ class FleetPlan:
     tool_version: str = ""
     manifest_paths: tuple[str, ...] = ()
     config_path: str | None = None  # reconciler.yaml, when there is one
+    # the targets ``plan --target`` chose (ACCOUNT/REGION ids), empty when every target was planned:
+    # applying the saved plan applies these, and checks that the manifests name no other among them
+    selection: tuple[str, ...] = ()
 
     # what the commands ask of any plan
     @property
@@ -89,6 +92,7 @@ class FleetPlan:
             "createdAt": iso(self.created_at),
             "toolVersion": self.tool_version,
             "manifests": {"paths": list(self.manifest_paths), "config": self.config_path},
+            "selection": list(self.selection) or None,
             "targets": [s.to_dict() for s in self.sections],
             "summary": self.summary(),
         }
@@ -110,6 +114,7 @@ class FleetPlan:
             tool_version=data.get("toolVersion", ""),
             manifest_paths=tuple(manifests.get("paths", [])),
             config_path=manifests.get("config"),
+            selection=tuple(data.get("selection") or ()),
         )
 
 

@@ -175,6 +175,22 @@ def test_a_saved_fleet_plan_refuses_a_target_whose_manifests_changed(cli):
     assert refused.code == 1 and f"{C}/{EAST}, which plans/fleet.json does not cover" in refused.err
 
 
+def test_a_plan_saved_with_target_applies_that_target_with_the_command_it_prints(cli):
+    """`plan --target X --out F` records X; the `apply F` it prints applies X, as Terraform's
+    `plan -target -out` does, and refuses a --target the plan was not made for."""
+    fleet(cli)
+    run = cli("plan", "--sandbox", "m", "--target", f"{A}/{WEST}", "--out", "plans/t.json")
+    assert run.code == 2, run.both
+    printed = run.err.split("apply it with: ", 1)[1].split()
+    assert printed[:2] == ["reconciler", "apply"] and printed[-1] == "plans/t.json"
+    other = cli(*printed[1:-1], "--target", f"{B}/{WEST}", "plans/t.json")
+    assert other.code == 1 and f"made for {A}/{WEST} only, not {B}/{WEST}" in other.err
+    applied = cli(*printed[1:])
+    assert applied.code == 0, applied.both
+    assert f"{A}/{WEST}: converged" in applied.out and f"{B}/{WEST}" not in applied.out
+    assert set(live(cli, A, WEST)) == {"xks-main"} and live(cli, B, WEST) == {} and live(cli, A, EAST) == {}
+
+
 def test_a_bad_reconciler_yaml_is_one_message_with_the_fix(cli):
     fleet(cli)
     cli.write("m/reconciler.yaml", f'accounts:\n  "{A}": {{roleArn: "arn:aws:iam::{B}:role/x", color: red}}\n')
