@@ -424,10 +424,10 @@ class Executor(KeySteps, QuarantineSteps):
             if self.stopped:
                 result = StepResult(step, "skipped", "not started: apply was interrupted")
                 self._event(step, "skipped", message=result.message)
-            elif step.deferred_until is not None and step.deferred_until > now:
-                until = self._deferred_until(step, step.deferred_until)
-                result = StepResult(step, "deferred", f"deferred until {iso(until)}", deferred_until=until)
-                self._event(step, "deferred", message=result.message, deferredUntil=iso(until))
+            elif step.deferred_until is not None and (
+                    self._deferred_until(step, step.deferred_until) > now or step.params.get("quarantine")):
+                result = self._still_deferred(step, now)
+                self._event(step, "deferred", message=result.message, deferredUntil=iso(result.deferred_until))
             elif blockers:
                 first = blockers[0]
                 if all(b.outcome == "deferred" for b in blockers):
@@ -444,6 +444,19 @@ class Executor(KeySteps, QuarantineSteps):
                 outcomes[step.id] = result
             results.append(result)
         return results
+
+    def _still_deferred(self, step: Step, now: datetime) -> StepResult:
+        """A step the plan deferred that this run does not execute: its date (moved by a quarantine
+        this run began) has not come; or it schedules the deletion of a key in quarantine, which
+        only a plan made after the quarantine ended may do, because that plan checks CloudTrail for
+        attempts to use the key during it (a saved plan made before cannot have checked them)."""
+        until = self._deferred_until(step, step.deferred_until)
+        if until is not None and until > now:
+            return StepResult(step, "deferred", f"deferred until {iso(until)}", deferred_until=until)
+        return StepResult(step, "deferred",
+                          f"the quarantine ended {iso(until)}, after this plan was made: a new plan checks CloudTrail "
+                          "for attempts to use the key during the quarantine before its deletion is scheduled; "
+                          "plan and apply again", deferred_until=now)
 
     def run(self) -> ApplyResult:
         by_store: dict[str, list[Step]] = {}

@@ -100,6 +100,11 @@ def decommission(want: DesiredStore, have: LiveStore | None, now: datetime, out:
                                     "ends": iso(ends)}
         if due is None and not _use_allows(want, key, started, evidence, now, allow_recent_use, out):
             continue
+        if due is not None and started is not None and use is not None and use.time >= started:
+            out.find("warning", want.name,
+                     f"someone tried to use it during its quarantine (since {iso(started)}): {use.describe()}; "
+                     f"a plan after {iso(due)} will refuse its deletion (unless --allow-recent-use): find out "
+                     "who still needs it", key=label(key))
         reason = (f"the store is being decommissioned; KMS deletes the key after {window} days, and data "
                   "encrypted under it becomes unrecoverable then (until then cancel_key_deletion rescues it)")
         if due is not None:

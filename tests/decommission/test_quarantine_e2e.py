@@ -252,3 +252,57 @@ def test_a_saved_plan_applied_days_later_counts_the_quarantine_from_when_it_bega
     assert cli("sandbox", "advance", "14d").code == 0 and cli("sandbox", "advance", "2s").code == 0
     assert cli("apply", "--sandbox", "--auto-approve", "--allow-destroy", "m").code == 2
     assert {k["KeyState"] for k in keys(cli).values()} == {"PendingDeletion"}
+
+
+def test_a_saved_plan_applied_after_the_quarantine_would_have_ended_still_quarantines(cli):
+    """A plan saved before the quarantine began, applied 20 days later (after its 14 planned days):
+    the quarantine begins with that apply (disconnect, tags), and no key is scheduled then; the
+    keys are scheduled by a run after the quarantine has lasted its 14 days from the tag."""
+    cli.write("m/payments.yaml", manifest("present"))
+    assert cli("apply", "--sandbox", "--auto-approve", "m").code == 0
+    cli.write("m/payments.yaml", manifest("absent", quarantine=14))
+    assert cli("plan", "--sandbox", "--out", "plans/q.json", "m").code == 2
+    assert cli("sandbox", "advance", "20d").code == 0
+
+    applied = cli("apply", "--sandbox", "--allow-destroy", "plans/q.json")
+    assert applied.code == 2, applied.both
+    live = keys(cli)
+    assert {k["KeyState"] for k in live.values()} == {"Unavailable"}  # disconnected, not scheduled
+    [start] = {k["tags"][QUARANTINE_TAG] for k in live.values()}
+    ends = iso(datetime.fromisoformat(start.replace("Z", "+00:00")) + timedelta(days=14))
+    assert f"re-run after {ends}" in applied.out
+
+    assert cli("sandbox", "advance", "13d").code == 0
+    assert cli("apply", "--sandbox", "--auto-approve", "--allow-destroy", "m").code == 2
+    assert {k["KeyState"] for k in keys(cli).values()} == {"Unavailable"}  # 13 of 14 days
+    assert cli("sandbox", "advance", "1d").code == 0 and cli("sandbox", "advance", "2s").code == 0
+    assert cli("apply", "--sandbox", "--auto-approve", "--allow-destroy", "m").code == 2
+    assert {k["KeyState"] for k in keys(cli).values()} == {"PendingDeletion"}
+
+
+def test_a_plan_saved_during_the_quarantine_cannot_schedule_a_key_someone_tried_to_use(cli):
+    """A plan made during the quarantine cannot have checked the attempts to use a key up to its
+    end; applied after the end, it schedules nothing (a new plan must check CloudTrail), and the new
+    plan refuses the key someone tried to use. The saved plan already warns of the attempt."""
+    cli.write("m/payments.yaml", manifest("present"))
+    assert cli("apply", "--sandbox", "--auto-approve", "m").code == 0
+    cli.write("m/payments.yaml", manifest("absent", quarantine=14))
+    assert cli("apply", "--sandbox", "--auto-approve", "--allow-destroy", "m").code == 2
+    assert cli("sandbox", "advance", "2d").code == 0
+    assert use(cli, "ext-key-0001") == "KMSInvalidStateException"
+    assert cli("sandbox", "advance", "1d").code == 0
+
+    saved = cli("plan", "--sandbox", "--format", "json", "--out", "plans/q.json", "m")
+    assert saved.code == 2, saved.both
+    [warning] = [f for f in plan_json(saved)["findings"] if f["kind"] == "warning"]
+    assert warning["key"] == "ext-key-0001" and "during its quarantine" in warning["message"]
+
+    assert cli("sandbox", "advance", "12d").code == 0
+    applied = cli("apply", "--sandbox", "--allow-destroy", "plans/q.json")
+    assert applied.code == 2, applied.both
+    assert "a new plan checks CloudTrail" in applied.out
+    assert {k["KeyState"] for k in keys(cli).values()} == {"Unavailable"}  # nothing scheduled
+
+    fresh = cli("plan", "--sandbox", "--format", "json", "m")
+    assert fresh.code == 1
+    assert [f["key"] for f in plan_json(fresh)["findings"] if f["kind"] == "refused"] == ["ext-key-0001"]
