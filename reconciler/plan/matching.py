@@ -48,6 +48,29 @@ def _tagged(live_key: LiveKey, value: str) -> bool:
     return live_key.tag_dict.get(MANAGED_TAG) == value
 
 
+def _refuse_shared_holders(want: DesiredStore, out: KeyMatch, claimed: set[str]) -> None:
+    """Two declared keys whose aliases are held by one live key (an alias moved by hand onto
+    another declared key): which declared key that key is cannot be decided, so neither is
+    matched; each is refused, naming the aliases to point back. Matching both would make the plan
+    rewrite one key to each declaration in turn, forever."""
+    by_key: dict[str, list[DesiredKey]] = {}
+    for key in want.keys:
+        live_key = out.matched.get(key.ident)
+        if live_key is not None and not key.xks_key_id:
+            by_key.setdefault(live_key.key_id, []).append(key)
+    for key_id, keys in by_key.items():
+        if len(keys) < 2:
+            continue
+        aliases = ", ".join(k.alias or k.ident for k in keys)
+        for key in keys:
+            del out.matched[key.ident]
+            out.refused[key.ident] = (
+                f"{aliases} are all held by one key, {key_id}, and each declared key must be a key of its own; "
+                "the tool does not decide which declaration that key is. Point each alias back at its own key "
+                f"(aws kms update-alias --alias-name {key.alias} --target-key-id KEY_ID), then plan again")
+        claimed.discard(key_id)
+
+
 def match_keys(want: DesiredStore, have: LiveStore) -> KeyMatch:
     """Match every declared key of ``want`` with at most one live key of ``have``."""
     out = KeyMatch()
@@ -71,6 +94,7 @@ def match_keys(want: DesiredStore, have: LiveStore) -> KeyMatch:
                 claimed.add(holder.key_id)
             else:
                 pending_fallback.append(key)
+    _refuse_shared_holders(want, out, claimed)
     for key in pending_fallback:  # the alias is held by no key of the store: the managed tag
         candidates = [k for k in have.keys if _tagged(k, key.alias or "") and k.key_id not in claimed]
         if len(candidates) == 1 and not candidates[0].pending_deletion:
@@ -78,11 +102,15 @@ def match_keys(want: DesiredStore, have: LiveStore) -> KeyMatch:
             claimed.add(candidates[0].key_id)
         elif candidates:
             listing = ", ".join(f"{k.key_id} ({k.key_state})" for k in sorted(candidates, key=lambda k: k.key_id))
+            # KMS refuses an alias for a key pending deletion: cancel its deletion first
+            cancel = ("cancel its deletion if it is pending (aws kms cancel-key-deletion --key-id KEY_ID), then "
+                      if any(k.pending_deletion for k in candidates) else "")
             out.refused[key.ident] = (
                 f"no key of the store holds {key.alias}, and {listing} carr{'y' if len(candidates) > 1 else 'ies'} "
                 f"the tool's {MANAGED_TAG} tag for it; the tool does not guess which key is meant (and never "
-                f"rescues a key that nothing names). Point the alias at the key to keep "
-                f"(aws kms create-alias --alias-name {key.alias} --target-key-id KEY_ID), then plan again")
+                f"rescues a key that nothing names). Choose the key to keep: {cancel}point the alias at it "
+                f"(aws kms create-alias --alias-name {key.alias} --target-key-id KEY_ID), then plan again; "
+                "or take the key out of the manifest to apply the rest")
     declared_tags = {k.ident for k in want.keys}
     for live_key in have.keys:
         if live_key.key_id in claimed:

@@ -76,6 +76,24 @@ def test_tagged_key_pending_deletion_without_the_alias_is_refused_not_rescued():
     refused = [f for f in findings if f.kind == "refused"]
     assert len(refused) == 1 and "does not guess" in refused[0].message
     assert "aws kms create-alias --alias-name alias/app" in refused[0].message
+    # KMS refuses an alias for a key pending deletion (key states table): the fix cancels it first
+    assert refused[0].message.index("aws kms cancel-key-deletion") < refused[0].message.index("create-alias")
+
+
+def test_one_key_holding_the_aliases_of_two_declared_keys_is_refused_for_both_never_rewritten():
+    """alias/reports moved by hand onto the key of alias/app: matching that key to both
+    declarations would make each plan rewrite it to the other's settings, forever. Both refused;
+    the other key is left alone; no step."""
+    reports = DesiredKey(alias="alias/reports", description="reports", enabled=False)
+    store = hsm_store("alias/app", keys=(DesiredKey(alias="alias/app", description="app"), reports))
+    state = hsm_live(hsm_key(1, aliases=("alias/app", "alias/reports"), tag="alias/app", description="app"),
+                     hsm_key(2, "Disabled", tag="alias/reports", description="reports"))
+    steps, findings = plan(store, state=state)
+    assert steps == (), actions(steps)
+    refused = sorted(f.key for f in findings if f.kind == "refused")
+    assert refused == ["alias/app", "alias/reports"]
+    assert all("held by one key, k-1" in f.message and "aws kms update-alias" in f.message
+               for f in findings if f.kind == "refused")
 
 
 def test_duplicates_from_concurrent_applies_are_drift_never_adopted():
