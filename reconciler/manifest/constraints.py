@@ -37,7 +37,9 @@ DEFAULT_PENDING_WINDOW_DAYS = 30
 
 # Fields whose input is never repeated in a message (secrets, and the XKS access key id, which
 # botocore marks sensitive too).
-SENSITIVE_FIELDS = frozenset({"secretAccessKey", "keyStorePassword", "accessKeyId"})
+# fields whose value is never shown in a message (a string where the credential mapping belongs is
+# most likely the secret itself)
+SENSITIVE_FIELDS = frozenset({"secretAccessKey", "keyStorePassword", "accessKeyId", "credential"})
 
 
 # --------------------------------------------------------------------------------------------

@@ -181,10 +181,22 @@ def _mark_of(text: str, index: int) -> tuple[int, int]:
     return line, col
 
 
+def _unquoted(problem: str) -> str:
+    """PyYAML's problem text, without the text it quotes from the document where that text can be
+    a secret written inline: ``*Hunter2`` is read as an alias named Hunter2, ``!Hunter2`` as a tag."""
+    if problem.startswith("found undefined alias"):
+        return ("found an undefined alias: a value that starts with '*' is read as a YAML alias; quote it, or "
+                "reference secrets with {fromEnv: NAME} / {fromFile: PATH} (the name is not shown)")
+    if problem.startswith("found undefined tag handle") or problem.startswith("could not determine a constructor"):
+        return ("found an unknown YAML tag: a value that starts with '!' is read as a tag; quote it "
+                "(the tag is not shown)")
+    return problem
+
+
 def yaml_error_problem(file: str, exc: yaml.YAMLError, text: str) -> Problem:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "syntax error"
+        problem = _unquoted(exc.problem or "syntax error")
         message = f"invalid YAML: {problem}"
         if exc.context:
             message += f" ({exc.context}"

@@ -25,6 +25,7 @@ from reconciler.aws.reach import DEFAULT_SESSION_NAME, AccountAccess
 from reconciler.aws.regions import region_problem
 from reconciler.errors import UserError
 from reconciler.manifest.loader import REPO_CONFIG_FILE
+from reconciler.manifest.yaml_nodes import walk
 
 ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,512}$")
@@ -73,7 +74,7 @@ def read_repo_config(path: Path) -> RepoConfig:
         raise UserError(problems[0])
     if problems:
         raise UserError(f"{path}: the repository configuration is not valid ({len(problems)} problem(s)):\n"
-                        + "\n".join(f"  {p.removeprefix(f'{path}: ')}" for p in problems))
+                        + "\n".join(f"  {p}" for p in problems))
     data = data or {}
     accounts = {}
     for account, entry in (data.get("accounts") or {}).items():
@@ -90,36 +91,122 @@ def repo_config_problems(path: Path) -> list[str]:
     return _parse(path)[1]
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def _parse(path: Path) -> tuple[Any, list[str]]:
+    """The data of ``path`` and its problems, each ``FILE:LINE:COL: message`` where there is a
+    place to point at. Read as manifests are: duplicate keys are problems (YAML would silently keep
+    the last: another account's role), tags that build objects and alias bombs are refused."""
     import yaml
 
+    from reconciler.manifest.yaml_nodes import ManifestLoader, Recursive, TooLarge, check_expansion, node_problems
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            return None, [f"{path}: the file is larger than {MAX_CONFIG_BYTES // 1024} KiB; is it the repository "
+                          "configuration?"]
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [f"{path}: cannot read the repository configuration ({exc.__class__.__name__})"]
+
+    def at(node: Any, message: str) -> tuple[tuple[int, int], str]:
+        line, col = node.start_mark.line + 1, node.start_mark.column + 1
+        return (line, col), f"{path}:{line}:{col}: {message}"
+
+    loader = ManifestLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, []
+        bad = node_problems(root)
+        if bad:
+            return None, [at(node, message)[1] for node, message in bad]
+        check_expansion(root, limit=10_000)
+        data = loader.construct_document(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         return None, [f"{path}{where}: not valid YAML; fix the repository configuration"]
-    return data, [f"{path}: {problem}" for problem in config_problems(data)]
+    except (TooLarge, Recursive, RecursionError):
+        return None, [f"{path}: YAML aliases make the file too large or recursive; write it out plainly"]
+    finally:
+        loader.dispose()
+    placed = [at(duplicate, f"duplicate key {str(key)!r} (first at line {first.start_mark.line + 1}); YAML would "
+                            "silently keep only the last one, so remove one of them")
+              for key, duplicate, first in loader.duplicate_keys]
+    for loc, message, on_key in config_problems(data):
+        found = walk(root, loc)
+        placed.append(at(found.key if on_key and found.key is not None and found.complete else found.value,
+                         message))
+    return data, [text for _, text in sorted(placed, key=lambda p: p[0])]
 
 
-def config_problems(data: Any) -> list[str]:
-    """Every problem of a parsed ``reconciler.yaml``, each with its fix."""
+def config_problems(data: Any) -> list[tuple[tuple[str, ...], str, bool]]:
+    """Every problem of a parsed ``reconciler.yaml``, each with its fix, and the place it is about:
+    a path of keys, and whether the problem is the entry's key (an unknown field) or its value."""
+    problems: list[tuple[tuple[str, ...], str, bool]] = []
+
+    def problem(loc: tuple[str, ...], message: str, on_key: bool = False) -> None:
+        where = ".".join(loc)
+        problems.append((loc, f"{where}: {message}" if where else message, on_key))
+
     if data is None:
         return []
     if not isinstance(data, dict):
-        return ["expected a mapping with defaultRegion and accounts"]
-    problems = [f"unknown field {k!r}: expected defaultRegion, accounts" for k in data
-                if k not in ("defaultRegion", "accounts")]
+        return [((), "expected a mapping with defaultRegion and accounts", False)]
+    for k in data:
+        if k not in ("defaultRegion", "accounts"):
+            problems.append(((str(k),), f"unknown field {k!r}: expected defaultRegion, accounts", True))
     region = data.get("defaultRegion")
     if region is not None:
-        problem = region_problem(region) if isinstance(region, str) else "expected a string"
-        if problem:
-            problems.append(f"defaultRegion: {problem}")
+        message = region_problem(region) if isinstance(region, str) else "expected a string"
+        if message:
+            problem(("defaultRegion",), message)
     accounts = data.get("accounts")
     if accounts is None:
         return problems
+    if not isinstance(accounts, dict):
+        problem(("accounts",), "expected a mapping of 12-digit account ids (quoted) to how to reach them")
+        return problems
+    for account, entry in accounts.items():
+        loc = ("accounts", str(account))
+        if not isinstance(account, str) or not ACCOUNT_RE.match(account):
+            problem(loc, "the key must be a 12-digit account id, quoted (\"111122223333\")", on_key=True)
+            continue
+        if entry is None:
+            continue  # the default chain, said explicitly
+        if not isinstance(entry, dict):
+            problem(loc, "expected {profile: NAME} or {roleArn: ARN, externalId: ..., sessionName: ...}")
+            continue
+        before = len(problems)
+        for k in entry:
+            if k not in _ACCESS_FIELDS:
+                problem(loc + (str(k),), f"unknown field; expected one of {', '.join(sorted(_ACCESS_FIELDS))}",
+                        on_key=True)
+        for name in sorted(_ACCESS_FIELDS & set(entry)):
+            if not isinstance(entry[name], str) or not entry[name]:
+                problem(loc + (name,), "expected a non-empty string")
+        if len(problems) > before:
+            continue
+        role = entry.get("roleArn")
+        if entry.get("profile") and role:
+            problem(loc, "give profile or roleArn, not both (the role is assumed with the runner's credentials)",
+                    on_key=True)
+        if role:
+            match = ROLE_ARN_RE.match(role)
+            if not match:
+                problem(loc + ("roleArn",), "expected arn:aws:iam::ACCOUNT:role/NAME")
+            elif match.group(1) != account:
+                problem(loc + ("roleArn",), f"the role is in account {match.group(1)}, not {account}; its "
+                                            "credentials would act there")
+        elif "externalId" in entry or "sessionName" in entry:
+            problem(loc, "externalId and sessionName go with roleArn", on_key=True)
+        if "sessionName" in entry and not SESSION_NAME_RE.match(entry["sessionName"]):
+            problem(loc + ("sessionName",), "2 to 64 characters of letters, digits and +=,.@_-")
+        if "externalId" in entry and not EXTERNAL_ID_RE.match(entry["externalId"]):
+            problem(loc + ("externalId",), "2 to 1224 characters of letters, digits and +=,.@:/_-")
+    return problems
     if not isinstance(accounts, dict):
         return problems + ["accounts: expected a mapping of 12-digit account ids (quoted) to how to reach them"]
     for account, entry in accounts.items():

@@ -130,6 +130,9 @@ for _loader_class in (ManifestLoader, FastManifestLoader):
         _loader_class.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
 
 
+_YAML_TYPE_TAGS = {"tag:yaml.org,2002:" + t for t in ("binary", "set", "omap", "pairs", "yaml")}
+
+
 def _pretty_tag(tag: str) -> str:
     return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
 
@@ -148,9 +151,13 @@ def node_problems(root: Node) -> list[tuple[Node, str]]:
             if "python/" in node.tag:
                 out.append((node, f"YAML tag {tag} is not allowed: manifests are loaded safely and tags that "
                                   "build Python objects are refused"))
-            else:
+            elif node.tag in _YAML_TYPE_TAGS:
                 out.append((node, f"unsupported YAML tag {tag}: manifests are plain YAML (mappings, lists, "
                                   "strings, numbers, booleans)"))
+            else:  # not shown: a value written inline that starts with '!' (a password) is read as a tag
+                out.append((node, "unsupported YAML tag: a value that starts with '!' is read as a tag, so quote "
+                                  "it (the tag is not shown); manifests are plain YAML (mappings, lists, strings, "
+                                  "numbers, booleans)"))
         if isinstance(node, ScalarNode) and isinstance(node.value, str) and _SURROGATE.search(node.value):
             char = _SURROGATE.search(node.value).group()
             out.append((node, f"the text holds a lone UTF-16 surrogate (\\u{ord(char):04x}, written as an escape), "

@@ -214,9 +214,17 @@ def test_validate_checks_reconciler_yaml_given_or_found_beside_the_manifests(cli
     for args in (["m"], ["m/reconciler.yaml"], files):
         bad = cli("validate", *args)
         assert bad.code == 1, bad.both
-        assert "m/reconciler.yaml: defaultRegion: must be an AWS region" in bad.err
-        assert f"m/reconciler.yaml: accounts.{A}: give profile or roleArn, not both" in bad.err
+        assert "m/reconciler.yaml:1:16: defaultRegion: must be an AWS region" in bad.err
+        assert f"m/reconciler.yaml:3:3: accounts.{A}: give profile or roleArn, not both" in bad.err
         assert "problem(s) in the repository configuration" in bad.err and "Traceback" not in bad.both
+    # a duplicate account would silently keep the last entry (another role): refused, with its place
+    cli.write("m/reconciler.yaml", f'accounts:\n  "{A}": {{roleArn: "arn:aws:iam::{A}:role/good"}}\n'
+                                   f'  "{A}": {{roleArn: "arn:aws:iam::{A}:role/other"}}\n  "{B}": {{colour: red}}\n')
+    dup = cli("validate", "m")
+    assert dup.code == 1, dup.both
+    assert f"m/reconciler.yaml:3:3: duplicate key '{A}' (first at line 2)" in dup.err
+    assert f"m/reconciler.yaml:4:20: accounts.{B}.colour: unknown field" in dup.err
+    assert cli("plan", "--sandbox", "m").code == 1
     cli.write("m/reconciler.yaml", "accounts: [\n")
     broken = cli("validate", "m")
     assert broken.code == 1 and "m/reconciler.yaml:2:1: not valid YAML" in broken.err, broken.both

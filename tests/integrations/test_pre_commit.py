@@ -93,4 +93,4 @@ def test_a_commit_of_the_repository_configuration_is_checked_as_one(tmp_path: Pa
     run = _commit(repo, env, "manifests/reconciler.yaml")
     out = run.stdout + run.stderr
     assert run.returncode != 0, out
-    assert "manifests/reconciler.yaml: accounts.1111: the key must be a 12-digit account id" in out
+    assert "manifests/reconciler.yaml:3:3: accounts.1111: the key must be a 12-digit account id" in out

@@ -84,6 +84,26 @@ def test_inline_keystore_password_is_refused_without_echo(tmp_path: Path) -> Non
     assert "inline secrets are not allowed" in problem.message and "hunter2" not in problem.message
 
 
+@pytest.mark.parametrize("inline", ["*Hunter2-kmsuser", "!Hunter2-kmsuser", "!!Hunter2-kmsuser"])
+def test_an_inline_secret_yaml_reads_as_an_alias_or_a_tag_is_not_echoed(tmp_path: Path, inline: str) -> None:
+    """A password that starts with '*' or '!' is read by YAML as an alias or a tag; PyYAML's
+    messages quote it. The problem says what happened, without the text."""
+    path = tmp_path / "m.yaml"
+    path.write_text(manifest_text(secret=inline))
+    problems = load([path]).problems
+    assert problems and all("Hunter2" not in str(p) for p in problems), [str(p) for p in problems]
+    assert any("quote it" in p.message for p in problems)
+
+
+def test_a_string_where_the_credential_mapping_belongs_is_not_echoed(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(XKS.replace("    credential:\n      accessKeyId: ACCESS\n      secretAccessKey: SECRET\n",
+                                f"    credential: {SECRET}\n"))
+    [problem] = load([path]).problems
+    assert "spec.xks.credential: expected a mapping, got a string" in problem.message
+    assert SECRET[:10] not in str(problem)
+
+
 def test_bad_literal_access_key_id_is_not_echoed(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
     path.write_text(manifest_text(access="lowercase-access-key-id-value"))

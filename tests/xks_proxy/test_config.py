@@ -118,7 +118,8 @@ latencyMs: {encrypt: -1}
     ("uriPath: /kms/xks/v1\nuriPath: /a/kms/xks/v1\n",
      "proxy.yaml:2:1: duplicate key 'uriPath' (first written on line 1)"),
     ("uriPath: !!python/object:os.system x\n",
-     "proxy.yaml:1:10: unsupported YAML tag !!python/object:os.system: the configuration is plain YAML"),
+     "proxy.yaml:1:10: unsupported YAML tag (a value starting with '!' is read as a tag: quote it; not shown): "
+     "the configuration is plain YAML"),
     ("uriPath: [\n", "proxy.yaml:2:1: invalid YAML: while parsing a flow node, expected the node content, "
                      "but found '<stream end>'"),
     ("- a list\n", "proxy.yaml:1:1: the configuration is a mapping with uriPath, credentials and keys"),

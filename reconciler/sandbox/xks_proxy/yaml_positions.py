@@ -70,7 +70,9 @@ class Document:
 
 
 def _tag(node: Node) -> str:
-    return node.tag.replace("tag:yaml.org,2002:", "!!")
+    if node.tag in {"tag:yaml.org,2002:" + t for t in ("map", "seq", "binary", "set", "omap", "pairs", "merge")}:
+        return node.tag.replace("tag:yaml.org,2002:", "!!")
+    return "(a value starting with '!' is read as a tag: quote it; not shown)"  # it may be a secret key
 
 
 def _mark(node: Node) -> tuple[int, int]:
@@ -150,7 +152,14 @@ def load_yaml(text: str, file: str) -> Document:
                 raise ConfigError(converter.problems)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        parts = [part for part in (exc.context, exc.problem) if part]
+        # PyYAML quotes the alias or tag it could not resolve: '*secret' and '!secret' (an inline
+        # secret key) would be echoed; say what happened without the name
+        problem = exc.problem or ""
+        if problem.startswith("found undefined alias"):
+            problem = "found an undefined alias (a value starting with '*' is read as one: quote it; not shown)"
+        elif problem.startswith(("found undefined tag handle", "could not determine a constructor")):
+            problem = "found an unknown tag (a value starting with '!' is read as one: quote it; not shown)"
+        parts = [part for part in (exc.context, problem) if part]
         message = "invalid YAML: " + (", ".join(parts) if parts else "syntax error")
         if mark is None:
             raise ConfigError([Problem(file, None, None, message)]) from None
