@@ -23,11 +23,12 @@ from typing import Any, Callable, Literal, Sequence, TypedDict, Union
 
 from reconciler.aws.connection import Target
 from reconciler.errors import UserError
-from reconciler.live.status import StatusReport
+from reconciler.live.status import FleetStatus, StatusReport
+from reconciler.plan.fleet_model import FleetPlan
 from reconciler.plan.model import Plan, PreflightCheck
 
-__all__ = ["ApplyResult", "Event", "Target", "UserError", "apply", "load", "plan", "preflight", "status",
-           "target"]
+__all__ = ["ApplyResult", "Event", "FleetPlan", "FleetStatus", "Target", "UserError", "apply", "load", "plan",
+           "preflight", "status", "target"]
 
 
 class Event(TypedDict, total=False):
@@ -72,26 +73,51 @@ def _paths(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]) ->
     return [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
 
 
+def _targets(targets: Union[str, Sequence[str]]) -> tuple[str, ...]:
+    return (targets,) if isinstance(targets, str) else tuple(targets)
+
+
 def load(paths, *, region: str | None = None):
     """The manifests of ``paths`` (files or directories), validated offline as ``reconciler validate``
     does: a :class:`reconciler.manifest.loader.LoadResult` whose ``problems`` lists every problem
-    (``str(problem)`` is ``FILE:LINE:COL: message``) and ``manifests`` the valid ones."""
+    (``str(problem)`` is ``FILE:LINE:COL: message``) and ``manifests`` the valid ones. A
+    reconciler.yaml beside the manifests (or given as a path) is checked too, and its problems are
+    among ``problems``."""
+    from dataclasses import replace
+
     from reconciler.manifest.loader import load as load_manifests
+    from reconciler.manifest.repo_config import repo_config_issues, split_repo_configs
 
-    return load_manifests(_paths(paths), default_region=region)
+    configs, manifest_paths = split_repo_configs(_paths(paths))
+    result = load_manifests(manifest_paths, default_region=region) if manifest_paths or not configs else None
+    extra = [problem for path in configs for problem in repo_config_issues(path)]
+    if result is None:
+        from reconciler.manifest.loader import LoadResult
+
+        return LoadResult(manifests=[], problems=extra, files=[])
+    return replace(result, problems=result.problems + extra) if extra else result
 
 
-def plan(paths, *, target: Target, allow_outside_root: bool = False, allow_recent_use: bool = False) -> Plan:
+def plan(paths, *, target: Target, targets: Sequence[str] = (), allow_outside_root: bool = False,
+         allow_recent_use: bool = False) -> Union[Plan, FleetPlan]:
     """The plan of ``paths`` against ``target`` (read-only), with the preflight of the XKS proxies
     its steps make KMS call (``plan.preflight``). ``plan.has_changes``, ``plan.refusals`` and
     ``plan.preflight_failures`` give the CLI's exit code (2, or 1 when the plan refuses a change or
     a preflight check failed). ``allow_recent_use`` is ``--allow-recent-use``: schedule the deletion
-    of keys CloudTrail shows in use within ``refuseIfUsedWithinDays`` instead of refusing it."""
-    from reconciler.plan.make import make_plan
+    of keys CloudTrail shows in use within ``refuseIfUsedWithinDays`` instead of refusing it.
+
+    With a reconciler.yaml beside the manifests, or ``targets`` (``--target ACCOUNT/REGION``
+    values), it is the plan of the fleet, as the CLI makes it: a
+    :class:`~reconciler.plan.fleet_model.FleetPlan` with a section per account and region
+    (``.sections``, each with its ``.plan`` or the ``.error`` that kept the target from being read;
+    ``.failed`` lists those), and the same ``.steps``, ``.refusals``, ``.has_changes`` and
+    ``.to_dict()``."""
+    from reconciler.plan.fleet import plan_paths
     from reconciler.preflight import annotate
 
-    return make_plan(_paths(paths), target, allow_outside_root=allow_outside_root, allow_recent_use=allow_recent_use,
-                     annotate=lambda made, desired, conn: annotate(made, desired, conn=conn)).plan
+    return plan_paths(_paths(paths), target, _targets(targets), allow_outside_root=allow_outside_root,
+                      allow_recent_use=allow_recent_use,
+                      annotate=lambda made, desired, conn: annotate(made, desired, conn=conn)).plan
 
 
 def preflight(paths, *, target: Target, allow_outside_root: bool = False) -> list[PreflightCheck]:
@@ -107,7 +133,8 @@ def preflight(paths, *, target: Target, allow_outside_root: bool = False) -> lis
     return check_all(desired_for(_paths(paths), target, allow_outside_root), target)
 
 
-def apply(plan_or_paths, *, target: Target, allow_destroy: bool = False, timeout_seconds: float = 1200.0,
+def apply(plan_or_paths, *, target: Target, targets: Sequence[str] = (), allow_destroy: bool = False,
+          timeout_seconds: float = 1200.0,
           journal_path: str | None = None, lock_table: str | None = None, allow_outside_root: bool = False,
           on_event: Callable[[Event], None] | None = None, skip_preflight: bool = False,
           allow_recent_use: bool = False) -> ApplyResult:
@@ -116,18 +143,23 @@ def apply(plan_or_paths, *, target: Target, allow_destroy: bool = False, timeout
     is the approval ``--auto-approve`` gives). A refusal raises :class:`UserError` before anything
     changes (a failed preflight check of an XKS proxy too, unless ``skip_preflight``; scheduling the
     deletion of a recently used key too, unless ``allow_recent_use``); a failed step is ``exit_code``
-    1 and a ``failed`` event."""
+    1 and a ``failed`` event. A fleet (a :class:`~reconciler.plan.fleet_model.FleetPlan`, a
+    reconciler.yaml beside the manifests, or ``targets``) is applied as ``reconciler apply`` applies
+    it: every target at once, ``exit_code`` 1 when any failed; each target's events follow its
+    ``run-start``, which names its ``account`` and ``region``."""
+    from reconciler.apply.fleet import fleet_config_of, run_fleet_apply
     from reconciler.apply.run import ApplyRequest, run_apply
 
     events: list[Event] = []
     with tempfile.TemporaryDirectory(prefix="reconciler-api-") as tmp:
-        if isinstance(plan_or_paths, Plan):
+        if isinstance(plan_or_paths, (Plan, FleetPlan)):
             from reconciler.plan.files import save_plan
 
             args = [os.path.join(tmp, "plan.json")]
             save_plan(plan_or_paths, args[0])
         else:
             args = _paths(plan_or_paths)
+        config = fleet_config_of(args, _targets(targets))
         request = ApplyRequest(args=args, target=target, auto_approve=True, allow_destroy=allow_destroy,
                                timeout_seconds=timeout_seconds, fmt="json", journal_path=journal_path,
                                allow_outside_root=allow_outside_root, lock_table=lock_table,
@@ -135,16 +167,32 @@ def apply(plan_or_paths, *, target: Target, allow_destroy: bool = False, timeout
                                allow_recent_use=allow_recent_use)
         stream = _EventStream(events, on_event, sys.stdout)
         with contextlib.redirect_stdout(stream):  # --format json: one event per line, nothing else
-            code = run_apply(request, print_plan=lambda *_: None, confirm=lambda _: False)
+            if config is not None:  # a fleet: every target at once, as the CLI applies it
+                code = run_fleet_apply(request, config, print_plan=lambda *_: None, confirm=lambda _: False,
+                                       targets=_targets(targets))
+            else:
+                code = run_apply(request, print_plan=lambda *_: None, confirm=lambda _: False)
         stream.flush_rest()
     return ApplyResult(code, events)
 
 
-def status(paths=(), *, target: Target) -> StatusReport:
-    """Every live store of the target's region; with ``paths``, which ones the manifests manage."""
+def status(paths=(), *, target: Target, targets: Sequence[str] = ()) -> Union[StatusReport, FleetStatus]:
+    """Every live store of the target's region; with ``paths``, which ones the manifests manage.
+    With a reconciler.yaml beside the manifests, or ``targets``, every account and region: a
+    :class:`~reconciler.live.status.FleetStatus` (``.targets``: each ``ACCOUNT/REGION`` with its
+    report, or why it could not be read; ``.failed``; ``to_dict()`` is ``status --format json``)."""
     from reconciler.live.status import build_status
+    from reconciler.plan.fleet import fleet_config
     from reconciler.plan.make import read_declared_and_live
 
+    config = fleet_config(_paths(paths), _targets(targets))
+    if config is not None:
+        from reconciler.aws.reach import Reach
+        from reconciler.live.status import fleet_status
+        from reconciler.plan.fleet import parse_targets, read_fleet
+
+        with Reach(target) as reach:
+            return fleet_status(read_fleet(_paths(paths), target, config, only=parse_targets(_targets(targets)), reach=reach))
     declared, live = read_declared_and_live(target, _paths(paths))
     return build_status(live, declared)
 

@@ -184,7 +184,8 @@ _OUTCOME = {**_STEP, "message": "string", "errorCode": ["string", "null"], "elap
             "deferredUntil": ["string", "null"]}
 # event -> (its fields -> JSON type, the fields it always has)
 EVENTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
-    "run-start": ({"plan": "string", "region": "string", "steps": "integer", "manifests": "array"},
+    "run-start": ({"plan": "string", "region": "string", "account": "string", "steps": "integer",
+                   "manifests": "array"},
                   ("plan", "region", "steps", "manifests")),
     "start": (_STEP, ("step", "action", "store")),
     "wait": ({"step": "string", "state": "string", "waited": "number"}, ("step", "state", "waited")),

@@ -20,7 +20,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from reconciler.apply.guards import (
     check_account,
@@ -90,6 +90,19 @@ def journal_for(path: str | None, section: Section) -> str | None:
         return None
     p = Path(path)
     return str(p.with_name(f"{p.stem}.{section.account}-{section.region}{p.suffix}"))
+
+
+def fleet_config_of(args: list[str], targets: Sequence[str] = ()):
+    """The repository configuration when ``apply ARGS`` is a fleet apply (a fleet plan file, a
+    reconciler.yaml beside the manifests, or ``targets``), else None: one account and region."""
+    from reconciler.manifest.repo_config import RepoConfig
+
+    if is_plan_file(args):
+        plan = load_plan_file(args[0])
+        if isinstance(plan, FleetPlan):
+            return fleet_config(list(plan.manifest_paths), targets) or RepoConfig()
+        return None if not targets else RepoConfig()
+    return fleet_config(args, targets)
 
 
 def run_fleet_apply(request: ApplyRequest, config, *, print_plan: Callable[[Any, str], None],

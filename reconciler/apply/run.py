@@ -217,6 +217,7 @@ def execute_plan(request: ApplyRequest, conn: Connection, plan: Plan, desired, p
                                                 limiter=limiter_for(conn)))
     stop.attach(executor)  # from here on, SIGINT/SIGTERM stop it gracefully
     progress({"event": "run-start", "plan": plan.to_dict()["planDigest"], "region": plan.region,
+              **({"account": plan.target["account"]} if plan.target.get("account") else {}),
               "steps": len(plan.steps), "manifests": list(paths)})
     try:
         result = executor.run()

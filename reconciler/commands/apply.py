@@ -56,25 +56,11 @@ def apply(args, auto_approve, allow_destroy, allow_recent_use, timeout, fmt, jou
         allow_recent_use=allow_recent_use,
         skip_preflight=skip_preflight,
     )
-    config = _fleet(list(args), targets)
+    from reconciler.apply.fleet import fleet_config_of
+
+    config = fleet_config_of(list(args), targets)
     if config is not None:
         from reconciler.apply.fleet import run_fleet_apply
 
         sys.exit(run_fleet_apply(request, config, print_plan=print_plan, confirm=confirm, targets=targets))
     sys.exit(run_apply(request, print_plan=print_plan, confirm=confirm))
-
-
-def _fleet(args: list[str], targets: tuple[str, ...]):
-    """The repository configuration of a fleet apply (a fleet plan file, a reconciler.yaml beside the
-    manifests, or --target), else None."""
-    from reconciler.manifest.repo_config import RepoConfig
-    from reconciler.plan.files import is_plan_file, load_plan_file
-    from reconciler.plan.fleet import fleet_config
-    from reconciler.plan.fleet_model import FleetPlan
-
-    if is_plan_file(args):
-        plan = load_plan_file(args[0])
-        if isinstance(plan, FleetPlan):
-            return fleet_config(list(plan.manifest_paths), targets) or RepoConfig()
-        return None if not targets else RepoConfig()
-    return fleet_config(args, targets)

@@ -58,24 +58,14 @@ def plan(paths, fmt, out, no_step_summary, allow_outside_root, allow_recent_use,
 
 
 def _make(paths: list[str], target, targets: tuple[str, ...], allow_outside_root: bool, allow_recent_use: bool):
-    """The plan of one target (as always) or, with a reconciler.yaml or --target, of the fleet."""
-    from reconciler.plan.fleet import fleet_config, parse_targets, plan_fleet
+    """The plan of one target (as always) or, with a reconciler.yaml or --target, of the fleet, with
+    the preflight of the XKS proxies each target's steps make KMS call."""
+    from reconciler.plan.fleet import plan_paths
     from reconciler.preflight import annotate
 
-    only = parse_targets(targets)
-    config = fleet_config(paths, targets)
-    # the preflight of the XKS proxies each target's steps make KMS call
-    preflight = lambda plan, desired, conn: annotate(plan, desired, conn=conn)  # noqa: E731
-    if config is None:
-        from reconciler.plan.make import make_plan
-
-        return make_plan(paths, target, allow_outside_root=allow_outside_root, allow_recent_use=allow_recent_use,
-                         annotate=preflight)
-    from reconciler.aws.reach import Reach
-
-    with Reach(target) as reach:
-        return plan_fleet(paths, target, config, only=only, allow_outside_root=allow_outside_root, reach=reach,
-                          allow_recent_use=allow_recent_use, annotate=preflight)
+    return plan_paths(paths, target, targets, allow_outside_root=allow_outside_root,
+                      allow_recent_use=allow_recent_use,
+                      annotate=lambda plan, desired, conn: annotate(plan, desired, conn=conn))
 
 
 def append_step_summary(path: str, text: str) -> None:

@@ -44,22 +44,18 @@ def _fleet_status(paths, target, config, targets, fmt, where) -> None:
 
     from reconciler.aws.reach import Reach
     from reconciler.display import printable
-    from reconciler.live.status import RENDERERS, build_status
+    from reconciler.live.status import RENDERERS, fleet_status
     from reconciler.plan.fleet import parse_targets, read_fleet
 
     with Reach(target) as reach:
-        results = read_fleet(paths, target, config, only=parse_targets(targets), reach=reach)
-    failed = [ident for ident, _, live in results if isinstance(live, str)]
+        report = fleet_status(read_fleet(paths, target, config, only=parse_targets(targets), reach=reach), where)
     if fmt == "json":
-        click.echo(json.dumps({"targets": [
-            {"id": ident, **({"error": live} if isinstance(live, str) else
-                             {"status": build_status(live, declared, where).to_dict()})}
-            for ident, declared, live in results]}, indent=2))
+        click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        for ident, declared, live in results:
+        for ident, status in report.targets:
             click.echo(printable(f"=== Target {ident} ==="))
-            click.echo(printable(f"  cannot be read: {live}") + "\n" if isinstance(live, str)
-                       else RENDERERS["text"](build_status(live, declared, where)))
-    if failed:
-        click.echo(f"Error: {len(failed)} target(s) could not be read: {', '.join(failed)}", err=True)
+            click.echo(printable(f"  cannot be read: {status}") + "\n" if isinstance(status, str)
+                       else RENDERERS["text"](status))
+    if report.failed:
+        click.echo(f"Error: {len(report.failed)} target(s) could not be read: {', '.join(report.failed)}", err=True)
         sys.exit(1)

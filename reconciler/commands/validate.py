@@ -19,9 +19,9 @@ def validate(paths: tuple[str, ...], check_secrets: bool, allow_outside_root: bo
     """Check manifests offline (no AWS calls), and the repository configuration (reconciler.yaml)
     beside them or given as a file. Exit 0 valid, 1 invalid."""
     from reconciler.manifest.loader import validate_paths  # validate never connects: only the manifest code
-    from reconciler.manifest.repo_config import repo_config_problems
+    from reconciler.manifest.repo_config import repo_config_problems, split_repo_configs
 
-    configs, manifest_paths = _split(paths)
+    configs, manifest_paths = split_repo_configs(paths)
     has_manifests = bool(manifest_paths or not configs)  # only reconciler.yaml given: no manifest to check
     problems, count = validate_paths(manifest_paths, with_secrets=check_secrets,
                                      allow_outside_root=allow_outside_root) if has_manifests else ([], 0)
@@ -38,21 +38,3 @@ def validate(paths: tuple[str, ...], check_secrets: bool, allow_outside_root: bo
     said = [f"{count} manifest(s) valid."] if has_manifests else []
     said += [f"{path}: valid (the repository configuration)." for path in configs]
     click.echo(" ".join(said))
-
-
-def _split(paths: tuple[str, ...]):
-    """The repository configurations to check (given as files, or found beside the manifests as
-    plan finds it) and the manifest paths."""
-    from pathlib import Path
-
-    from reconciler.manifest.loader import REPO_CONFIG_FILE
-    from reconciler.manifest.repo_config import find_repo_config
-
-    def is_config(path: str) -> bool:
-        return Path(path).name == REPO_CONFIG_FILE and Path(path).is_file()
-
-    given = [Path(p) for p in paths if is_config(p)]
-    rest = [p for p in paths if not is_config(p)]
-    found = find_repo_config(rest)
-    configs = list(dict.fromkeys(given + ([found] if found else [])))
-    return configs, rest

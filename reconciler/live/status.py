@@ -83,6 +83,31 @@ class StatusReport:
         }
 
 
+@dataclass(frozen=True)
+class FleetStatus:
+    """``status`` of a fleet: each target (``ACCOUNT/REGION``) with its report, or why it could not
+    be read. ``to_dict()`` is ``reconciler status --format json`` of a fleet."""
+
+    targets: tuple[tuple[str, "StatusReport | str"], ...]
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        return tuple(ident for ident, report in self.targets if isinstance(report, str))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"targets": [{"id": ident, **({"error": report} if isinstance(report, str) else
+                                             {"status": report.to_dict()})}
+                            for ident, report in self.targets]}
+
+
+def fleet_status(results: list[tuple[str, dict[str, str] | None, Any]], where: dict[str, Any] | None = None
+                 ) -> FleetStatus:
+    """The :class:`FleetStatus` of what a fleet read gave: per target, its declared stores and its
+    live state, or the error that kept it from being read."""
+    return FleetStatus(tuple((ident, live if isinstance(live, str) else build_status(live, declared, where))
+                             for ident, declared, live in results))
+
+
 def _ordered_states(counts: Counter[str]) -> dict[str, int]:
     known = [s for s in KEY_STATE_ORDER if counts.get(s)]
     others = sorted(s for s in counts if s not in KEY_STATE_ORDER and counts[s])

@@ -25,6 +25,7 @@ from reconciler.aws.reach import DEFAULT_SESSION_NAME, AccountAccess
 from reconciler.aws.regions import region_problem
 from reconciler.errors import UserError
 from reconciler.manifest.loader import REPO_CONFIG_FILE
+from reconciler.manifest.problems import Problem
 from reconciler.manifest.yaml_nodes import walk
 
 ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
@@ -71,7 +72,7 @@ def read_repo_config(path: Path) -> RepoConfig:
     """The repository configuration in ``path``, or one :class:`UserError` with every problem."""
     data, problems = _parse(path)
     if data is None and problems:  # unreadable, or not YAML
-        raise UserError(problems[0])
+        raise UserError(str(problems[0]))
     if problems:
         raise UserError(f"{path}: the repository configuration is not valid ({len(problems)} problem(s)):\n"
                         + "\n".join(f"  {p}" for p in problems))
@@ -88,13 +89,30 @@ def read_repo_config(path: Path) -> RepoConfig:
 def repo_config_problems(path: Path) -> list[str]:
     """Every problem of the repository configuration in ``path``, each ``FILE[:LINE:COL]: message``
     (what ``reconciler validate`` prints)."""
+    return [str(p) for p in _parse(path)[1]]
+
+
+def repo_config_issues(path: Path) -> list[Problem]:
+    """:func:`repo_config_problems` as :class:`~reconciler.manifest.problems.Problem` values."""
     return _parse(path)[1]
+
+
+def split_repo_configs(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """What ``validate PATHS`` checks: the repository configurations (given as files named
+    reconciler.yaml, or found beside the manifests as plan finds them), and the manifest paths."""
+    def is_config(path: str) -> bool:
+        return Path(path).name == REPO_CONFIG_FILE and Path(path).is_file()
+
+    given = [Path(p) for p in paths if is_config(p)]
+    rest = [p for p in paths if not is_config(p)]
+    found = find_repo_config(rest)
+    return list(dict.fromkeys(given + ([found] if found else []))), rest
 
 
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
-def _parse(path: Path) -> tuple[Any, list[str]]:
+def _parse(path: Path) -> tuple[Any, list[Problem]]:
     """The data of ``path`` and its problems, each ``FILE:LINE:COL: message`` where there is a
     place to point at. Read as manifests are: duplicate keys are problems (YAML would silently keep
     the last: another account's role), tags that build objects and alias bombs are refused."""
@@ -104,15 +122,15 @@ def _parse(path: Path) -> tuple[Any, list[str]]:
 
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
-            return None, [f"{path}: the file is larger than {MAX_CONFIG_BYTES // 1024} KiB; is it the repository "
-                          "configuration?"]
+            return None, [Problem(str(path), None, None, f"the file is larger than {MAX_CONFIG_BYTES // 1024} KiB; "
+                                                         "is it the repository configuration?")]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [f"{path}: cannot read the repository configuration ({exc.__class__.__name__})"]
+        return None, [Problem(str(path), None, None,
+                              f"cannot read the repository configuration ({exc.__class__.__name__})")]
 
-    def at(node: Any, message: str) -> tuple[tuple[int, int], str]:
-        line, col = node.start_mark.line + 1, node.start_mark.column + 1
-        return (line, col), f"{path}:{line}:{col}: {message}"
+    def at(node: Any, message: str) -> Problem:
+        return Problem(str(path), node.start_mark.line + 1, node.start_mark.column + 1, message)
 
     loader = ManifestLoader(text)
     try:
@@ -121,15 +139,16 @@ def _parse(path: Path) -> tuple[Any, list[str]]:
             return None, []
         bad = node_problems(root)
         if bad:
-            return None, [at(node, message)[1] for node, message in bad]
+            return None, [at(node, message) for node, message in bad]
         check_expansion(root, limit=10_000)
         data = loader.construct_document(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        return None, [f"{path}{where}: not valid YAML; fix the repository configuration"]
+        return None, [Problem(str(path), mark.line + 1 if mark else None, mark.column + 1 if mark else None,
+                              "not valid YAML; fix the repository configuration")]
     except (TooLarge, Recursive, RecursionError):
-        return None, [f"{path}: YAML aliases make the file too large or recursive; write it out plainly"]
+        return None, [Problem(str(path), None, None,
+                              "YAML aliases make the file too large or recursive; write it out plainly")]
     finally:
         loader.dispose()
     placed = [at(duplicate, f"duplicate key {str(key)!r} (first at line {first.start_mark.line + 1}); YAML would "
@@ -139,7 +158,7 @@ def _parse(path: Path) -> tuple[Any, list[str]]:
         found = walk(root, loc)
         placed.append(at(found.key if on_key and found.key is not None and found.complete else found.value,
                          message))
-    return data, [text for _, text in sorted(placed, key=lambda p: p[0])]
+    return data, sorted(placed, key=lambda p: (p.line or 0, p.col or 0))
 
 
 def config_problems(data: Any) -> list[tuple[tuple[str, ...], str, bool]]:

@@ -234,3 +234,20 @@ def read_fleet(paths: Sequence[str], target: Target, config, *, only: Sequence[t
     with ThreadPoolExecutor(max_workers=max(1, len(connected)), thread_name_prefix="status-target") as pool:
         results += list(pool.map(read, connected))
     return sorted(results, key=lambda r: r[0])
+
+
+def plan_paths(paths: list[str], target: Target, targets: Sequence[str] = (), *, allow_outside_root: bool = False,
+               allow_recent_use: bool = False, annotate: Any = None):
+    """What ``reconciler plan`` makes of ``paths``: the plan of one target (a result whose ``.plan``
+    is a :class:`~reconciler.plan.model.Plan`) or, with a reconciler.yaml beside the manifests or
+    ``targets`` (``ACCOUNT/REGION`` values), of the fleet (a :class:`FleetPlan`)."""
+    only = parse_targets(targets)
+    config = fleet_config(paths, targets)
+    if config is None:
+        from reconciler.plan.make import make_plan
+
+        return make_plan(paths, target, allow_outside_root=allow_outside_root, allow_recent_use=allow_recent_use,
+                         annotate=annotate)
+    with Reach(target) as reach:
+        return plan_fleet(paths, target, config, only=only, allow_outside_root=allow_outside_root, reach=reach,
+                          allow_recent_use=allow_recent_use, annotate=annotate)

@@ -269,3 +269,51 @@ def test_the_fleet_example_plans_two_accounts_and_two_regions_as_the_readme_says
     assert run.code == 2, run.both
     assert "Fleet plan: 4 target(s): 12 to create, 4 to change, 0 to destroy." in run.out
     assert cli("apply", "--sandbox", "plans/fleet.json").code == 0
+
+
+def test_the_api_plans_applies_and_reads_a_fleet_as_the_cli_does(cli, monkeypatch):
+    """reconciler.api follows reconciler.yaml as the CLI does: a FleetPlan with a section per
+    target, applied target by target (each run-start names its account and region), a FleetStatus;
+    and load() reports the configuration's problems. (It planned a fleet as one account and region,
+    and could create a store in another region than its manifest's.)"""
+    from reconciler import api
+
+    fleet(cli)
+    for name, value in cli.env.items():
+        monkeypatch.setenv(name, value)
+    where = api.target(sandbox=True, sandbox_dir=str(cli.sandbox_dir))
+    targets = sorted(f"{a}/{r}" for a in (A, B) for r in (EAST, WEST))
+
+    planned = api.plan(cli.workdir / "m", target=where)
+    assert isinstance(planned, api.FleetPlan) and sorted(s.id for s in planned.sections) == targets
+    printed = json.loads(cli("plan", "--sandbox", "--format", "json", "m").out)
+    ours = planned.to_dict()
+    for data in (ours, printed):
+        for key in ("createdAt", "planDigest", "manifests"):
+            data.pop(key)
+        for section in data["targets"]:
+            for key in ("createdAt", "planDigest", "manifests"):
+                section["plan"].pop(key, None)
+    assert ours == printed
+
+    result = api.apply(planned, target=where)
+    assert result.exit_code == 0, result.of("failed")
+    assert sorted(f"{e['account']}/{e['region']}" for e in result.of("run-start")) == targets
+    assert all(set(live(cli, a, r)) == {"xks-main"} for a in (A, B) for r in (EAST, WEST))
+    assert not api.plan(cli.workdir / "m", target=where).has_changes
+
+    report = api.status(cli.workdir / "m", target=where)
+    assert isinstance(report, api.FleetStatus) and not report.failed
+    shown = json.loads(cli("status", "--sandbox", "--format", "json", "m").out)
+    ours = report.to_dict()
+    for data in (ours, shown):
+        for entry in data["targets"]:
+            entry["status"].pop("readAt")
+    assert ours == shown
+
+    only = api.plan(cli.workdir / "m", target=where, targets=f"{B}/{WEST}")
+    assert [s.id for s in only.sections] == [f"{B}/{WEST}"]
+
+    cli.write("m/reconciler.yaml", CONFIG + f'      "{A}": {{profile: other}}\n')
+    problems = [str(p) for p in api.load(cli.workdir / "m").problems]
+    assert any(f"reconciler.yaml:5:3: duplicate key '{A}' (first at line 3)" in p for p in problems), problems
