@@ -149,11 +149,15 @@ class FileLock:
 class DynamoDBLock:
     """One item in a DynamoDB table keyed by the string attribute ``LockID``."""
 
-    def __init__(self, client: Any, table: str, lock_id: str, *, profile: str | None = None) -> None:
+    def __init__(self, client: Any, table: str, lock_id: str, *, profile: str | None = None,
+                 endpoint_url: str | None = None) -> None:
         self.client = client
         self.table = table
         self.lock_id = lock_id
-        self.profile = profile  # repeated in the force-unlock command the messages print
+        # repeated in the force-unlock command the messages print: the same credentials, and the
+        # same endpoint for the account id (STS) as the apply used
+        self.profile = profile
+        self.endpoint_url = endpoint_url
         self.name = f"{lock_id} in DynamoDB table {table}"
 
     def _missing_table(self) -> UserError:
@@ -238,6 +242,7 @@ class DynamoDBLock:
         run = holder.ID if holder else "RUN_ID"
         words = ["reconciler", "force-unlock", "--lock-table", self.table, "--region", self.client.meta.region_name]
         words += ["--profile", self.profile] if self.profile else []
+        words += ["--endpoint-url", self.endpoint_url] if self.endpoint_url else []
         return ("if that run is no longer running (a killed job leaves its lock behind), remove the lock with: "
                 + shlex.join([*words, run]))
 

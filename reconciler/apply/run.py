@@ -81,7 +81,8 @@ def apply_lock(request: ApplyRequest, conn: Connection, run_id: str, account: st
     elif request.lock_table:
         client = conn.session.client("dynamodb", region_name=conn.region, config=client_config())
         path = lock_id(conn.account_id(), conn.region)
-        backend = DynamoDBLock(client, request.lock_table, path, profile=request.target.profile)
+        backend = DynamoDBLock(client, request.lock_table, path, profile=request.target.profile,
+                               endpoint_url=conn.endpoint_url)
     else:
         yield None
         return
@@ -95,20 +96,26 @@ def apply_lock(request: ApplyRequest, conn: Connection, run_id: str, account: st
         yield info
 
 
-def force_unlock(table: str, run_id: str, *, region: str | None, profile: str | None):
-    """``reconciler force-unlock``: delete the lock item of ``run_id`` (only that run's)."""
+def force_unlock(table: str, run_id: str, *, region: str | None, profile: str | None,
+                 endpoint_url: str | None = None):
+    """``reconciler force-unlock``: delete the lock item of ``run_id`` (only that run's). The lock's
+    account is found as apply found it: STS at ``endpoint_url`` when the apply had one; the table is
+    reached as apply reached it (the default endpoint, or AWS_ENDPOINT_URL_DYNAMODB)."""
     import boto3
 
     from reconciler.apply.lock import DynamoDBLock, lock_id
     from reconciler.aws.connection import client_config
     from reconciler.aws.regions import check_region
+    from reconciler.aws.targets import check_endpoint_url
 
     region = region or env_region()
     if not region:
         raise UserError("no AWS region: pass --region (the region of the apply whose lock this is) or set AWS_REGION")
     check_region(region, "--region")
     session = boto3.Session(profile_name=profile, region_name=region)
-    account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+    check_endpoint_url(endpoint_url)
+    sts = {"endpoint_url": endpoint_url} if endpoint_url else {}
+    account = session.client("sts", region_name=region, config=client_config(), **sts).get_caller_identity()["Account"]
     client = session.client("dynamodb", region_name=region, config=client_config())
     return DynamoDBLock(client, table, lock_id(account, region)).force_unlock(run_id)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import threading
 import time
@@ -233,15 +234,15 @@ def test_lock_table_between_processes_and_force_unlock(served, tmp_path):
     assert second.code == 1
     assert "another apply holds the lock on 123456789012/us-east-1 in DynamoDB table reconciler-locks" in second.err
     assert f"run {run_id}" in second.err and f"pid {first.pid}" in second.err
-    assert f"force-unlock --lock-table {TABLE} --region us-east-1 {run_id}" in second.err
+    assert f"force-unlock --lock-table {TABLE} --region us-east-1 --endpoint-url {served} {run_id}" in second.err
+    printed = shlex.split(second.err.split("remove the lock with: ", 1)[1].splitlines()[0])
 
     assert first.kill() == -9
     assert cli("apply", *flags, "m").code == 1  # the item stays: a killed run cannot release it
-    wrong = cli("force-unlock", "--lock-table", TABLE, "--region", "us-east-1", "not-the-run",
-                env={"AWS_ENDPOINT_URL": served})
+    wrong = cli("force-unlock", "--lock-table", TABLE, "--region", "us-east-1", "--endpoint-url", served,
+                "not-the-run")
     assert wrong.code == 1 and "nothing was removed" in wrong.err
-    unlocked = cli("force-unlock", "--lock-table", TABLE, "--region", "us-east-1", run_id,
-                   env={"AWS_ENDPOINT_URL": served})
+    unlocked = cli(*printed[1:])  # as printed, in the apply's environment
     assert unlocked.code == 0, unlocked.both
     assert run_id in unlocked.out
     done = cli("apply", *flags, "m")
