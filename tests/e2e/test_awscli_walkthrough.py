@@ -101,6 +101,26 @@ def test_sandbox_control_against_a_server(served):
     assert status["faults"]["connectionErrors"] == {}
 
 
+def test_init_against_a_server_prints_a_plan_for_that_server(served, tmp_path):
+    """`sandbox init --endpoint-url URL` seeds the served sandbox; the plan it prints next is for
+    that server (it named the embedded sandbox, which init had not seeded), and works as printed in
+    a shell with the variables of the serve banner and the env file loaded."""
+    from tests.day2.helpers import REPO
+
+    shutil.copytree(REPO / "manifests", tmp_path / "manifests")
+    env = {**clean_env(), "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_REGION": "us-east-1"}
+    init = subprocess.run([sys.executable, "-m", "reconciler", "sandbox", "init", "--endpoint-url", served, "manifests"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    line = next(x for x in init.stdout.splitlines() if x.startswith("Next"))
+    command = line.split(": ", 1)[1]
+    assert f"reconciler plan --endpoint-url {served} manifests" in command and "--sandbox" not in command
+    env["PATH"] = f"{os.path.dirname(sys.executable)}:{env.get('PATH', '')}"
+    plan = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert plan.returncode == 2, plan.stdout + plan.stderr  # changes, and no refusal: init seeded what they need
+    assert "refuse" not in plan.stdout.lower()
+
+
 def test_control_without_a_server_is_one_clear_error():
     run = reconciler("sandbox", "advance", "1d", "--endpoint-url", f"http://127.0.0.1:{free_port()}")
     assert run.returncode == 1
