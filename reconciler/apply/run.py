@@ -250,7 +250,11 @@ def execute_plan(request: ApplyRequest, conn: Connection, plan: Plan, desired, p
         return 1
     if result.deferred:
         if request.fmt == "text":
-            print(printable(deferred_message(result.deferred, rerun, finish)), file=out)
+            message = deferred_message(result.deferred, rerun, finish)
+            if is_plan_file(request.args):  # applied once: the re-run is a new plan (the live state moved on)
+                message += (" A saved plan is applied once: then make a new plan and apply it (or apply the "
+                            "manifests).")
+            print(printable(message), file=out)
         return 2
     if request.fmt == "text":
         print("Converged: the live state matches the manifests.", file=out)

@@ -270,7 +270,7 @@ def test_a_saved_plan_applied_after_the_quarantine_would_have_ended_still_quaran
     assert {k["KeyState"] for k in live.values()} == {"Unavailable"}  # disconnected, not scheduled
     [start] = {k["tags"][QUARANTINE_TAG] for k in live.values()}
     ends = iso(datetime.fromisoformat(start.replace("Z", "+00:00")) + timedelta(days=14))
-    assert f"re-run after {ends}" in applied.out
+    assert f"re-run after {ends}" in applied.out and "A saved plan is applied once: then make a new plan" in applied.out
 
     assert cli("sandbox", "advance", "13d").code == 0
     assert cli("apply", "--sandbox", "--auto-approve", "--allow-destroy", "m").code == 2
