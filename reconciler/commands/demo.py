@@ -128,6 +128,18 @@ def set_uri_path(path: Path, uri_path: str) -> None:
     path.write_text(re.sub(r"^(\s*)uriPath:.*$", rf"\1uriPath: {uri_path}", path.read_text(), count=1, flags=re.M))
 
 
+def _deletion_days(path: Path) -> tuple[int, int]:
+    """The decommissioned manifest's quarantine and waiting period, in days (the demo moves the
+    clock past them)."""
+    from reconciler.manifest.loader import load
+
+    loaded = load([path])
+    if not loaded.manifests:
+        raise click.ClickException(f"{path}: " + "; ".join(str(p) for p in loaded.problems))
+    deletion = loaded.manifests[0].model.spec.deletion
+    return deletion.quarantineDays, deletion.pendingWindowDays
+
+
 def set_state_absent(path: Path) -> None:
     text = path.read_text()
     if re.search(r"^\s*state:\s*present\s*$", text, flags=re.M):
@@ -245,15 +257,28 @@ def _sandbox_secret() -> str:
 def _decommission_story(run: _Runner, scratch: Path, store_file: str) -> None:
     target = scratch / "manifests" / store_file
     set_state_absent(target)
+    quarantine, window = _deletion_days(target)
     click.secho(f"\n# Decommission: {store_file} now says 'state: absent'.", bold=True)
-    run("plan", "--sandbox", "manifests", expect=(2,),
-        note="schedule deletion of every key, disconnect, then delete_store deferred until the keys are gone")
+    if quarantine:
+        run("plan", "--sandbox", "manifests", expect=(2,),
+            note=f"disconnect and tag the keys now; their deletion is deferred to the end of the {quarantine}-day "
+                 "quarantine, the store's deletion until the keys are gone")
+    else:
+        run("plan", "--sandbox", "manifests", expect=(2,),
+            note="schedule deletion of every key, disconnect, then delete_store deferred until the keys are gone")
     run("apply", "--sandbox", "--auto-approve", "manifests", expect=(1,),
         note="refused: destructive steps need --allow-destroy, and nothing was changed")
-    run("apply", "--sandbox", "--auto-approve", "--allow-destroy", "manifests", expect=(2,),
-        note="exit 2: keys pending deletion, store disconnected, delete deferred: re-run after the date")
+    if quarantine:
+        run("apply", "--sandbox", "--auto-approve", "--allow-destroy", "manifests", expect=(2,),
+            note="exit 2: the store is disconnected and its keys in quarantine (still recoverable): re-run after the date")
+        run("sandbox", "advance", f"{quarantine + 1}d", note=f"move the emulator clock past the {quarantine}-day quarantine")
+        run("apply", "--sandbox", "--auto-approve", "--allow-destroy", "manifests", expect=(2,),
+            note="nobody tried to use the keys during the quarantine: their deletion is scheduled")
+    else:
+        run("apply", "--sandbox", "--auto-approve", "--allow-destroy", "manifests", expect=(2,),
+            note="exit 2: keys pending deletion, store disconnected, delete deferred: re-run after the date")
     run("status", "--sandbox", "manifests", note="the store is DISCONNECTED, its keys PendingDeletion until the date shown")
-    run("sandbox", "advance", "8d", note="move the emulator clock past the 7-day waiting period")
+    run("sandbox", "advance", f"{window + 1}d", note=f"move the emulator clock past the {window}-day waiting period")
     run("apply", "--sandbox", "--auto-approve", "--allow-destroy", "manifests",
         note="the keys are gone, so the store is deleted: converged")
     run("plan", "--sandbox", "manifests", note="nothing left to do")

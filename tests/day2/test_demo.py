@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -63,3 +64,27 @@ def test_demo_runs_the_whole_story_on_the_sandbox_in_under_a_minute(tmp_path: Pa
 
     secrets = re.findall(r"export XKS_SECRET_ACCESS_KEY=(\S+)", (tmp_path / "ws/.reconciler/sandbox/env.sh").read_text())
     assert secrets and all(secret.strip("'\"") not in out for secret in secrets)
+
+
+def test_demo_decommissions_any_example_with_its_own_quarantine_and_waiting_period(tmp_path: Path):
+    """`--decommission` with another manifest: the clock moves past that manifest's quarantine and
+    waiting period (it moved 8 days whatever the manifest said, and a 30-day store failed)."""
+    manifests = tmp_path / "m"
+    shutil.copytree(REPO / "manifests", manifests)
+    cloudhsm = manifests / "cloudhsm.yaml"
+    cloudhsm.write_text(cloudhsm.read_text().replace("pendingWindowDays: 30", "pendingWindowDays: 30\n    quarantineDays: 3"))
+    assert "quarantineDays: 3" in cloudhsm.read_text()
+    env = clean_env("GITHUB_")
+    env["NO_COLOR"] = "1"
+    proc = subprocess.run([sys.executable, "-m", "reconciler", "demo", "--manifests", str(manifests), "--workspace",
+                           str(tmp_path / "ws"), "--decommission", "cloudhsm.yaml"], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    position = 0
+    for milestone in ("$ reconciler sandbox advance 4d", "past the 3-day quarantine",
+                      "$ reconciler sandbox advance 31d", "past the 30-day waiting period",
+                      "records-cloudhsm:delete_store: deleted cks-", "Demo complete"):
+        found = proc.stdout.find(milestone, position)
+        assert found >= 0, f"missing, or out of order: {milestone!r}"
+        position = found + len(milestone)
