@@ -71,7 +71,7 @@ def export(out_dir, stores, force, statefile, targets, config_path, profile, reg
         for path in written:
             click.echo(str(path))
         click.echo(f"Exported {len(result.manifests)} store(s) from {live.region} into {out_dir}. "
-                   f"Check it with: {next_step('plan', *given_flags(*CONNECTION_PARAMS), out_dir)}", err=True)
+                   f"Check it with: {next_step('plan', *given_flags(*CONNECTION_PARAMS), args=[out_dir])}", err=True)
     else:
         click.echo(render_stdout(result), nl=False)
     for note in result.notes:

@@ -96,5 +96,5 @@ def _apply_hint(plan, out: str) -> str:
     flags = given_flags(*CONNECTION_PARAMS, "allow_outside_root")
     if any(step.destructive for step in plan.steps):
         return ("; it deletes keys or stores: review it, then apply it with: "
-                + next_step("apply", *flags, "--allow-destroy", out))
-    return "; apply it with: " + next_step("apply", *flags, out)
+                + next_step("apply", *flags, "--allow-destroy", args=[out]))
+    return "; apply it with: " + next_step("apply", *flags, args=[out])

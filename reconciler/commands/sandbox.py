@@ -80,10 +80,10 @@ def init(paths: tuple[str, ...], env_file: str | None, endpoint_url: str | None,
     click.echo(f"Wrote {target}: sandbox-only values for the manifests' variables ({names}).")
     if endpoint_url:  # a served sandbox: plan against it, with the credentials its banner printed
         click.echo("Next (with the AWS_* variables 'sandbox serve' printed): . " + " ".join(
-            [_shell_path(target), "&&", next_step("plan", "--endpoint-url", endpoint_url, *paths)]))
+            [_shell_path(target), "&&", next_step("plan", "--endpoint-url", endpoint_url, args=paths)]))
         return
     flags = given_flags("sandbox_dir")
-    click.echo("Next: . " + " ".join([_shell_path(target), "&&", next_step("plan", "--sandbox", *flags, *paths)]))
+    click.echo("Next: . " + " ".join([_shell_path(target), "&&", next_step("plan", "--sandbox", *flags, args=paths)]))
 
 
 def _shell_path(path: Path) -> str:

@@ -47,6 +47,15 @@ def test_the_apply_printed_after_plan_out_carries_the_sandbox_flags(examples: Sa
     assert again.code == 0 and "Saved the plan to plans/again.json (no changes to apply)" in again.err
 
 
+def test_a_plan_file_named_like_an_option_is_printed_as_a_path(examples: Sandbox):
+    sb = examples
+    run = sb.run("plan", "--sandbox", "--sandbox-dir", sb.box, "manifests", "--out=-p.json", env=NO_DIR)
+    assert run.code == 2, run.both
+    command = hint(run.err, "apply it with: ")
+    assert command[-1] == "./-p.json"  # '-p.json' would be read as the option -p
+    assert sb.run(*command, env=NO_DIR).code == 0
+
+
 def test_a_destructive_plan_prints_its_apply_with_allow_destroy(examples: Sandbox):
     sb = examples
     assert sb.run("apply", "--sandbox", "--sandbox-dir", sb.box, "--auto-approve", "manifests", env=NO_DIR).code == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 from click.core import ParameterSource
@@ -56,9 +56,10 @@ def given_flags(*names: str) -> list[str]:
 CONNECTION_PARAMS = ("profile", "region", "endpoint_url", "sandbox", "sandbox_dir")
 
 
-def next_step(*words: str) -> str:
-    """A command to print as the next step, quoted to work when pasted."""
-    return shlex.join(["reconciler", *words])
+def next_step(*words: str, args: Sequence[str] = ()) -> str:
+    """A command to print as the next step, quoted to work when pasted; ``args`` are its positional
+    arguments (paths), written so that one starting with '-' is not read as an option."""
+    return shlex.join(["reconciler", *words, *(f"./{a}" if a.startswith("-") else a for a in args)])
 
 
 def connection_options(func: Callable) -> Callable:
