@@ -151,7 +151,8 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
         plan_path = request.args[0]
         saved_plan = load_plan_file(plan_path)
         if request.target.region and request.target.region != saved_plan.region:
-            raise RefusedError(f"{plan_path} is a plan for region {saved_plan.region}, not {request.target.region}")
+            raise RefusedError(f"{plan_path} is a plan for region {saved_plan.region}, not {request.target.region}: "
+                               "apply it with the connection flags it was made with, or make a new plan")
         paths = list(saved_plan.manifest_paths)
         target = Target(**{**request.target.__dict__, "region": saved_plan.region})
         desired = desired_for(paths, target, request.allow_outside_root)

@@ -119,7 +119,7 @@ def _read_secret_file(path_text: str, manifest_dir: Path, root: Path, allow_outs
     if not allow_outside_root and not real.is_relative_to(real_root):
         raise SecretError(
             f"{where}secret file {path_text!r} resolves to {real}, outside the manifests root {real_root}; "
-            "move it under the root, or explicitly allow secret files outside the root")
+            "move it under the root, or allow secret files outside the root with --allow-outside-root")
     if not real.exists():
         raise SecretError(f"{where}secret file {path_text!r} does not exist (looked for {path}); create it "
                           "or fix the path (relative paths are relative to the manifest's directory)")

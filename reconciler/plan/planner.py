@@ -409,7 +409,7 @@ def _reconcile_key(want: DesiredStore, key: DesiredKey, live_key: LiveKey, have:
     if update:
         what = ", ".join(sorted(k for k in update if k not in ("setTags", "removeTags")) +
                          (["tags"] if set_tags or remove_tags else []))
-        out.add(Action.update_key, want.name, f"{what} differ from the manifest", key=key.ident,
+        out.add(Action.update_key, want.name, f"{what} differ{'s' if ',' not in what else ''} from the manifest", key=key.ident,
                 params={"keyId": live_key.key_id, **update}, depends_on=[after])
     if key.alias and key.alias not in live_key.aliases and _alias_free(key.alias, have, live, out, want.name, key):
         retarget = key.alias in live.aliases

@@ -67,6 +67,8 @@ def preflight_line(check: PreflightCheck) -> str:
     """One check: its outcome, what KMS would answer, and the fix (values as the plan holds them)."""
     who = check.store + (f" / {check.key}" if check.key else "")
     text = f"[{_PREFLIGHT_MARK.get(check.status, check.status)}] {who}: {check.check}: {check.message}"
+    if check.status in ("fail", "warn") and not text.rstrip().endswith((".", ")", ";")):
+        text = text.rstrip() + "."  # the message ends its sentence before "KMS would answer" and "Fix"
     kms = [x for x in (check.exception, check.code) if x]
     if kms and check.status in ("fail", "warn"):
         text += f" KMS would answer: {' / '.join(kms)}."

@@ -80,8 +80,8 @@ def connection_options(func: Callable) -> Callable:
 def target_option(func: Callable) -> Callable:
     """``--target ACCOUNT/REGION`` (repeatable): limit a fleet run to these targets."""
     return click.option("--target", "targets", multiple=True, metavar="ACCOUNT/REGION",
-                        help="Only this account and region (repeatable); plans every target the manifests name "
-                             "otherwise (with a reconciler.yaml).")(func)
+                        help="Only this account and region (repeatable); otherwise every target the manifests "
+                             "name (with a reconciler.yaml).")(func)
 
 
 def sandbox_dir_option(help_text: str) -> Callable:
