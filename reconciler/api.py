@@ -141,7 +141,7 @@ def apply(plan_or_paths, *, target: Target, targets: Sequence[str] = (), allow_d
     """Apply a :class:`Plan` (from :func:`plan`, applied exactly, after the checks of ``reconciler apply
     PLANFILE``: nothing changed since it was made) or plan ``paths`` and apply at once (calling this
     is the approval ``--auto-approve`` gives). A refusal raises :class:`UserError` before anything
-    changes (a failed preflight check of an XKS proxy too, unless ``skip_preflight``; scheduling the
+    changes, except the plan's rescues of keys pending deletion, which run first (a failed preflight check of an XKS proxy too, unless ``skip_preflight``; scheduling the
     deletion of a recently used key too, unless ``allow_recent_use``); a failed step is ``exit_code``
     1 and a ``failed`` event. A fleet (a :class:`~reconciler.plan.fleet_model.FleetPlan`, a
     reconciler.yaml beside the manifests, or ``targets``) is applied as ``reconciler apply`` applies

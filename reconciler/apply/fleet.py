@@ -33,7 +33,7 @@ from reconciler.apply.guards import (
     check_target,
     preflight_secrets,
 )
-from reconciler.apply.run import ApplyRequest, _note_interrupted_run, apply_lock, execute_plan
+from reconciler.apply.run import ApplyRequest, _note_interrupted_run, apply_lock, execute_plan, rescues_only
 from reconciler.apply.signals import Stop, signals_stop
 from reconciler.aws.reach import Reach
 from reconciler.display import printable
@@ -229,17 +229,24 @@ def _apply_section(request: ApplyRequest, reach: Reach, config, section: Section
         live = read_live_state(conn, desired)
         check_live_unchanged(plan, live, since)
         check_saved_steps(plan, plan_path, desired, live)
-        if plan.refusals:
-            raise RefusedError("the plan refuses some changes in this target (listed above); fix the manifests")
+        refused = bool(plan.refusals)
+        if refused:  # only the rescues of keys pending deletion run (reconciler.apply.run.rescues_only)
+            plan = rescues_only(plan)
+            if plan is None:
+                raise RefusedError("the plan refuses some changes in this target (listed above); fix the manifests")
         if not plan.steps:
             print("No changes. The live state matches the manifests.", file=out)
             return TargetOutcome(section.id, 0)
         check_plan_invariants(plan, desired)
-        check_preflight(plan, request.skip_preflight)
+        if not refused:
+            check_preflight(plan, request.skip_preflight)
         check_account(conn, desired, plan)
         preflight_secrets(plan, desired)
         stop.check()
         code = execute_plan(target_request, conn, plan, desired, paths, out, stop, run_id)
+    if refused:
+        return TargetOutcome(section.id, 1, "the plan refuses some changes in this target (listed above); its "
+                                            "rescues ran, nothing else: fix the manifests")
     return TargetOutcome(section.id, code, "a step failed (above)" if code == 1 else "")
 
 

@@ -184,15 +184,22 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
                 plan = annotate(plan, desired, conn=conn)
             if request.fmt == "text":
                 print_plan(plan, "text")
-        if plan.refusals:
-            raise RefusedError("the plan refuses some changes (listed above); fix the manifests, then apply")
+        refused = bool(plan.refusals)
+        if refused:  # nothing runs, except the rescues of keys pending deletion (see rescues_only)
+            plan = rescues_only(plan)
+            if plan is None:
+                raise RefusedError("the plan refuses some changes (listed above); fix the manifests, then apply")
+            print(f"The plan refuses some changes (listed above). Only its {len(plan.steps)} rescue(s) of keys "
+                  "pending deletion run now: their deletion dates do not wait for the manifests to be fixed.",
+                  file=out if request.fmt == "text" else sys.stderr)
         if not plan.steps:
             if request.fmt == "text" and saved:
                 print("No changes. The live state matches the manifests.", file=out)
             return 0
         check_plan_invariants(plan, desired)
         check_destroy(plan, request.allow_destroy)
-        check_preflight(plan, request.skip_preflight)
+        if not refused:  # a rescue makes KMS call no proxy
+            check_preflight(plan, request.skip_preflight)
         if not saved and not request.auto_approve:
             if not request.stdin_isatty():
                 raise RefusedError("apply needs a confirmation, and there is no terminal to ask on: review the "
@@ -206,7 +213,23 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
         check_account(conn, desired, plan)
         preflight_secrets(plan, desired)
         stop.check()
-        return execute_plan(request, conn, plan, desired, paths, out, stop, run_id)
+        code = execute_plan(request, conn, plan, desired, paths, out, stop, run_id)
+    if refused:
+        raise RefusedError("the plan refuses some changes (listed above); its rescues ran (exit "
+                           f"{code} for them), nothing else: fix the manifests, then apply")
+    return code
+
+
+def rescues_only(plan: Plan) -> Plan | None:
+    """The part of a refused plan that still runs: its ``cancel_key_deletion`` steps (each the
+    rescue of a declared key pending deletion, not destructive, and due by a date that does not
+    wait), without their dependencies; None when it has none. Re-enabling the rescued keys and the
+    rest wait for a plan without refusals."""
+    from dataclasses import replace
+
+    rescues = tuple(replace(step, depends_on=()) for step in plan.steps
+                    if step.action.value == "cancel_key_deletion")
+    return replace(plan, steps=rescues) if rescues else None
 
 
 def execute_plan(request: ApplyRequest, conn: Connection, plan: Plan, desired, paths: list[str], out: Any,

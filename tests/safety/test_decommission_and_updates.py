@@ -11,6 +11,7 @@ from reconciler.plan.desired import DesiredStore
 from reconciler.plan.model import ceil_seconds
 from tests.plan.test_planner import live, live_key, live_store, plan
 from tests.reliability.harness import ACCOUNT, REGION, hsm_doc, world, xks_doc
+from tests.e2e.helpers import cli  # noqa: F401  (fixture)
 from tests.safety.test_key_identity import HSM, hsm_key, hsm_live
 
 
@@ -104,3 +105,39 @@ def test_saved_plan_applied_days_later_defers_until_the_real_deletion_date(tmp_p
         assert result.rerun_after() == ceil_seconds(real) > estimated
         deferred = [r for r in result.results if r.outcome == "deferred"]
         assert deferred and deferred[0].deferred_until == ceil_seconds(real)
+
+
+def test_a_refusal_elsewhere_does_not_hold_back_the_rescue_of_keys_pending_deletion(cli):
+    """A plan that refuses a change runs nothing else, except its rescues: a key pending deletion
+    is lost on its date whether or not someone fixes an unrelated manifest first. CancelKeyDeletion
+    is not destructive; the re-enabling and the rest wait for a plan without refusals."""
+    from tests.e2e.helpers import xks_manifest
+
+    cli.write("m/payments.yaml", xks_manifest())
+    assert cli("apply", "--sandbox", "--auto-approve", "m").code == 0
+    with cli.kms() as kms:
+        keys = [k["KeyId"] for k in kms.list_keys()["Keys"]
+                if kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"].get("CustomKeyStoreId")]
+        for key_id in keys:  # by mistake, by hand
+            kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+        kms.create_custom_key_store(  # a store that the next manifest misnames
+            CustomKeyStoreName="ghost", CustomKeyStoreType="EXTERNAL_KEY_STORE", XksProxyConnectivity="PUBLIC_ENDPOINT",
+            XksProxyUriEndpoint="https://ghost.example.com", XksProxyUriPath="/kms/xks/v1",
+            XksProxyAuthenticationCredential={"AccessKeyId": "ABCDEFGHIJKLMNOPQRST",
+                                              "RawSecretAccessKey": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="})
+    cli.write("m/ghost.yaml", "apiVersion: reconciler/v1\nkind: KeyStore\nmetadata: {name: ghost}\n"
+                              "spec: {region: us-east-1, type: AWS_CLOUDHSM, state: absent}\n")
+
+    run = cli("apply", "--sandbox", "--auto-approve", "--allow-destroy", "m")
+    assert run.code == 1, run.both
+    assert "Only its 2 rescue(s) of keys pending deletion run now" in run.out
+    assert "its rescues ran" in run.err and "Traceback" not in run.both
+    with cli.kms() as kms:
+        assert {kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] for k in keys} == {"Disabled"}  # rescued
+        assert "ghost" in {s["CustomKeyStoreName"] for s in kms.describe_custom_key_stores()["CustomKeyStores"]}
+
+    (cli.workdir / "m/ghost.yaml").unlink()
+    fixed = cli("apply", "--sandbox", "--auto-approve", "m")
+    assert fixed.code == 0, fixed.both
+    with cli.kms() as kms:
+        assert {kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] for k in keys} == {"Enabled"}
