@@ -60,8 +60,13 @@ import json, sys
 try:
     plan = json.load(open(sys.argv[1]))
 except (OSError, ValueError):
-    plan = {"steps": []}
-steps = plan.get("steps", [])
+    plan = {}
+if not isinstance(plan, dict):
+    plan = {}
+if plan.get("kind") == "fleet":  # a fleet plan: each target's plan has its own steps
+    steps = [s for t in plan.get("targets") or [] for s in (t.get("plan") or {}).get("steps") or []]
+else:
+    steps = plan.get("steps") or []
 print("changes=" + ("true" if steps else "false"))
 print("deferred=" + ("true" if any(s.get("deferredUntil") for s in steps) else "false"))
 print("destructive=" + ("true" if any(s.get("destructive") for s in steps) else "false"))

@@ -111,3 +111,37 @@ def test_a_step_succeeds_only_on_the_exit_codes_that_mean_success(tmp_path: Path
     argv = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script] if shell == "bash" else ["sh", "-c", script]
     run = subprocess.run(argv, env=env, cwd=work, capture_output=True, text=True, timeout=60)
     assert (run.returncode == 0) == (code in success), (code, run.stdout, run.stderr)
+
+
+def _single(destructive: bool) -> dict:
+    return {"steps": [{"id": "s:create_store", "action": "create_store", "destructive": False, "deferredUntil": None},
+                      *([{"id": "old:delete_store", "action": "delete_store", "destructive": True,
+                          "deferredUntil": None}] if destructive else [])]}
+
+
+def _fleet(destructive: bool) -> dict:
+    """A fleet plan (reconciler/plan/fleet_model.py): the steps are in each target's plan."""
+    return {"kind": "fleet", "targets": [
+        {"id": "111111111111/us-east-1", "account": "111111111111", "region": "us-east-1", "plan": _single(False)},
+        {"id": "222222222222/eu-west-1", "account": "222222222222", "region": "eu-west-1", "plan": _single(destructive)},
+    ]}
+
+
+@pytest.mark.parametrize("plan,allow", [(_single(False), False), (_single(True), True),
+                                        (_fleet(False), False), (_fleet(True), True)],
+                         ids=["one-target", "one-target-destructive", "fleet", "fleet-destructive"])
+def test_gitlab_apply_passes_allow_destroy_exactly_when_a_target_has_a_destructive_step(tmp_path: Path, plan, allow):
+    import json
+
+    bin_dir = tmp_path / "bin"
+    fake_reconciler(bin_dir, 0)
+    work = tmp_path / "work"
+    (work / "plans").mkdir(parents=True)
+    (work / "plans" / "plan-view.json").write_text(json.dumps(plan))
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "AWS_REGION": "us-east-1", "HOME": str(tmp_path)}
+    run = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", _gitlab_scripts()["apply"]],
+                         env=env, cwd=work, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    calls = [line.split("\0")[:-1] for line in (bin_dir / "calls").read_text().split("\n") if line]
+    assert [c[:2] for c in calls] == [["apply", "plans/plan.json"]]
+    assert ("--allow-destroy" in calls[0]) is allow, calls

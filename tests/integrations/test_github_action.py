@@ -24,6 +24,14 @@ PLAN_WITH_CHANGES = json.dumps({"steps": [
     {"id": "legacy/delete_store", "action": "delete_store", "destructive": True, "deferredUntil": "2030-01-08T00:00:00Z"},
 ]})
 
+# a fleet plan (reconciler/plan/fleet_model.py): no top-level steps, a plan per target
+FLEET_PLAN_WITH_CHANGES = json.dumps({"kind": "fleet", "targets": [
+    {"id": "111111111111/us-east-1", "account": "111111111111", "region": "us-east-1", "plan": {"steps": []}},
+    {"id": "222222222222/eu-west-1", "account": "222222222222", "region": "eu-west-1", "error": "AccessDenied"},
+    {"id": "222222222222/us-east-1", "account": "222222222222", "region": "us-east-1",
+     "plan": json.loads(PLAN_WITH_CHANGES)},
+]})
+
 
 def _tool(name: str) -> str:
     path = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -109,6 +117,26 @@ def test_plan_outputs_the_plan_file_and_its_flags(tmp_path):
     assert "## reconciler plan (fake)" in run.summary
 
 
+@pytest.mark.parametrize("command", ["plan", "show"])
+def test_a_fleet_plan_sets_the_flags_from_its_targets_plans(tmp_path, command):
+    """A fleet plan has its steps under targets[].plan.steps: the flags come from there (they were
+    always false, and reconciler-apply.yml skipped the apply of a fleet with changes)."""
+    fake_reconciler(tmp_path / "bin", 2 if command == "plan" else 0, plan=FLEET_PLAN_WITH_CHANGES)
+    if command == "show":
+        (tmp_path / "w" / "plans").mkdir(parents=True)
+        (tmp_path / "w" / "plans" / "plan.json").write_text(FLEET_PLAN_WITH_CHANGES)
+    run = run_step("run", tmp_path / "w", {"command": command}, bin_dir=tmp_path / "bin")
+    assert run.code == 0, run.both
+    assert {k: run.outputs[k] for k in ("changes", "deferred", "destructive")} == \
+        {"changes": "true", "deferred": "true", "destructive": "true"}
+    converged = json.dumps({"kind": "fleet", "targets": [
+        {"id": "111111111111/us-east-1", "account": "111111111111", "region": "us-east-1", "plan": {"steps": []}}]})
+    fake_reconciler(tmp_path / "bin2", 0, plan=converged)
+    run = run_step("run", tmp_path / "w2", {"command": "plan"}, bin_dir=tmp_path / "bin2")
+    assert {k: run.outputs[k] for k in ("changes", "deferred", "destructive")} == \
+        {"changes": "false", "deferred": "false", "destructive": "false"}
+
+
 def test_fail_on_changes_makes_exit_2_fail(tmp_path):
     fake_reconciler(tmp_path / "bin", 2)
     run = run_step("run", tmp_path / "w", {"command": "plan", "fail-on-changes": "true"}, bin_dir=tmp_path / "bin")
@@ -160,6 +188,27 @@ def test_the_action_plans_for_real_against_the_sandbox(tmp_path):
     assert "create_store" in run.summary and "payments-xks" in run.summary
     for secret in (v for k, v in env.items() if "SECRET" in k or "PASSWORD" in k):
         assert secret not in run.both + run.summary
+
+
+def test_the_action_plans_and_shows_a_fleet_for_real_against_the_sandbox(tmp_path):
+    """The real reconciler on examples/fleet (two accounts, two regions): plan and show set the
+    flags from the targets' steps, so reconciler-apply.yml's `changes == 'true'` runs the apply."""
+    work = tmp_path / "w"
+    shutil.copytree(REPO / "examples" / "fleet", work / "fleet")
+    env = {"RECONCILER_SANDBOX_DIR": str(work / "sb")}
+    init = subprocess.run([_tool("reconciler"), "sandbox", "init", "fleet", "--env-file", str(work / "env.sh")],
+                          cwd=work, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    assert init.returncode == 0, init.stderr
+    from reconciler.sandbox.fixtures import read_env_file
+
+    env.update(read_env_file(work / "env.sh"))
+    run = run_step("run", work, {"command": "plan", "paths": "fleet", "sandbox": "true"}, env=env)
+    assert run.code == 0 and run.outputs["exit-code"] == "2", run.both
+    assert json.loads((work / "plans" / "plan.json").read_text())["kind"] == "fleet"
+    assert run.outputs["changes"] == "true"
+    assert run.outputs["deferred"] == "false" and run.outputs["destructive"] == "false"  # creates only
+    shown = run_step("run", work, {"command": "show"}, env=env)
+    assert shown.code == 0 and shown.outputs["changes"] == "true", shown.both
 
 
 # -- the pull-request comment ---------------------------------------------------------------------
