@@ -15,6 +15,9 @@ from reconciler.cli import cli
 from tests.day2.helpers import REPO
 
 WORKFLOWS = sorted((REPO / "examples" / "github-actions").glob("*.yml"))
+FLEET_WORKFLOW = REPO / "examples" / "github-actions-fleet" / "reconciler-fleet.yml"
+# each workflow with the manifests it plans: the repository's own, or the fleet example repository's
+PLANNED = {**{p: REPO / "manifests" for p in WORKFLOWS}, FLEET_WORKFLOW: REPO / "examples" / "fleet"}
 SEPARATORS = {"|", "||", "&", "&&", ";", ";;", "(", ")", ">", ">>", "<", "2>", "<<"}
 
 
@@ -76,7 +79,7 @@ def test_there_are_the_three_workflows():
     assert [p.name for p in WORKFLOWS] == ["reconciler-apply.yml", "reconciler-deferred.yml", "reconciler-plan.yml"]
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*WORKFLOWS, FLEET_WORKFLOW], ids=lambda p: p.name)
 def test_workflow_is_valid_yaml_with_jobs_and_steps(path: Path):
     workflow = yaml.safe_load(path.read_text())
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` key as true
@@ -133,7 +136,7 @@ def action_invocations(workflow: dict, tmp_path: Path) -> list[list[str]]:
     return calls
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*WORKFLOWS, FLEET_WORKFLOW], ids=lambda p: p.name)
 def test_workflow_runs_only_commands_and_options_the_cli_has(path: Path, tmp_path: Path):
     workflow = yaml.safe_load(path.read_text())
     calls = [args for _, script in _run_scripts(workflow) for args in reconciler_invocations(script)]
@@ -142,6 +145,80 @@ def test_workflow_runs_only_commands_and_options_the_cli_has(path: Path, tmp_pat
     assert calls, "the workflow runs no reconciler command"
     for args in calls:
         check_invocation(args)
+
+
+def _plan_steps(workflow: dict) -> list[tuple[str, dict]]:
+    """Every step that runs `reconciler plan`: the action's plan command, or a run: script."""
+    found = []
+    for job_name, job in workflow["jobs"].items():
+        for step in job["steps"]:
+            if step.get("uses", "").startswith(ACTION) and (step.get("with") or {}).get("command", "plan") == "plan":
+                found.append((job_name, step))
+            elif any(args[:1] == ["plan"] for args in reconciler_invocations(step.get("run", ""))):
+                found.append((job_name, step))
+    return found
+
+
+@pytest.mark.parametrize("path", list(PLANNED), ids=lambda p: p.name)
+def test_every_plan_step_maps_each_access_key_id_the_manifests_use(path: Path):
+    """docs/ci.md: plan resolves the {fromEnv} access key ids, so each plan step maps every one its
+    manifests use under its env: (or the plan fails: "environment variable ... is not set")."""
+    names = {n for f in PLANNED[path].rglob("*.yaml")
+             for n in re.findall(r"accessKeyId: \{fromEnv: ([A-Z0-9_]+)\}", f.read_text())}
+    assert names
+    workflow = yaml.safe_load(path.read_text())
+    steps = _plan_steps(workflow)
+    assert steps, "the workflow plans nowhere"
+    for job_name, step in steps:
+        env = {**(workflow.get("env") or {}), **(workflow["jobs"][job_name].get("env") or {}), **(step.get("env") or {})}
+        assert names <= set(env), (job_name, step.get("name"), sorted(names - set(env)))
+
+
+@pytest.mark.parametrize("path", [*WORKFLOWS, FLEET_WORKFLOW], ids=lambda p: p.name)
+def test_every_job_installs_reconciler_through_the_action_before_running_it(path: Path):
+    """The repository a workflow runs in holds manifests, not reconciler: each job installs it
+    with the action (pinned to a reviewed ref) before a run: script calls it, never `pip install .`."""
+    workflow = yaml.safe_load(path.read_text())
+    for job_name, job in workflow["jobs"].items():
+        installed = False
+        for step in job["steps"]:
+            assert "pip install ." not in step.get("run", ""), (job_name, step)
+            if step.get("uses", "").startswith(ACTION) and (step.get("with") or {}).get("install", "") != "skip":
+                installed = True
+            uses_it = reconciler_invocations(step.get("run", "")) or "reconciler." in step.get("run", "") or (
+                step.get("uses", "").startswith(ACTION))
+            assert installed or not uses_it, (job_name, step.get("name"), "reconciler is not installed yet")
+
+
+def test_the_fleet_workflow_plans_the_fleet_example_with_its_own_env(tmp_path: Path):
+    """The fleet workflow's plan step, as the action runs it, on examples/fleet in the sandbox, with
+    no environment but what the step maps (its vars filled in with the sandbox's values): exit 2."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from reconciler.sandbox.fixtures import read_env_file
+    from tests.integrations.github import run_step
+
+    work = tmp_path / "w"
+    shutil.copytree(REPO / "examples" / "fleet", work / "manifests")
+    sandbox = {"RECONCILER_SANDBOX_DIR": str(work / "sb")}
+    reconciler = str(Path(sys.executable).parent / "reconciler")
+    init = subprocess.run([reconciler, "sandbox", "init", "manifests", "--env-file", str(work / "env.sh")],
+                          cwd=work, env={**os.environ, **sandbox}, capture_output=True, text=True, timeout=120)
+    assert init.returncode == 0, init.stderr
+    values = read_env_file(work / "env.sh")
+    workflow = yaml.safe_load(FLEET_WORKFLOW.read_text())
+    [(_, step)] = [(j, s) for j, s in _action_steps(workflow) if s["with"]["command"] == "plan"]
+    env = {k: re.sub(r"\$\{\{\s*vars\.(\w+)\s*\}\}", lambda m: values[m.group(1)], v)
+           for k, v in (step.get("env") or {}).items()}
+    inputs = {**{k: _evaluate(v, workflow) for k, v in step["with"].items()}, "sandbox": "true"}
+    inputs.pop("install", None)
+    run = run_step("run", work, inputs, env={**sandbox, **env})
+    assert run.code == 0 and run.outputs["exit-code"] == "2", run.both
+    assert run.outputs["changes"] == "true" and run.outputs["plan-file"] == "plans/fleet.json"
+    assert "is not set" not in run.both
 
 
 def test_the_workflows_fit_together():

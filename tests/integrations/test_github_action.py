@@ -18,7 +18,7 @@ from tests.integrations.github import REPO, SCRIPTS, fake_reconciler, run_step
 
 BIN = Path(sys.executable).parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml")) + sorted(
-    (REPO / "examples" / "github-actions").glob("*.yml"))
+    (REPO / "examples" / "github-actions").glob("*.yml")) + sorted((REPO / "examples" / "github-actions-fleet").glob("*.yml"))
 PLAN_WITH_CHANGES = json.dumps({"steps": [
     {"id": "payments-xks/create_store", "action": "create_store", "destructive": False, "deferredUntil": None},
     {"id": "legacy/delete_store", "action": "delete_store", "destructive": True, "deferredUntil": "2030-01-08T00:00:00Z"},
