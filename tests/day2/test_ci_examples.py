@@ -221,6 +221,33 @@ def test_the_fleet_workflow_plans_the_fleet_example_with_its_own_env(tmp_path: P
     assert "is not set" not in run.both
 
 
+def test_the_fleet_roles_in_the_docs_and_the_workflow_agree():
+    """The fleet workflow's header and docs/ci.md print the trust policies with `reconciler
+    iam-policy --config ... --trust-principal ...`: each CI role the workflow's jobs assume is
+    trusted by every account's role, when the command is run (on the example fleet's reconciler.yaml)."""
+    import json
+
+    from click.testing import CliRunner
+
+    workflow = yaml.safe_load(FLEET_WORKFLOW.read_text())
+    roles = {s["with"]["role-to-assume"] for job in workflow["jobs"].values() for s in job["steps"]
+             if "configure-aws-credentials" in s.get("uses", "")}
+    assert len(roles) == 2  # the plan job's and the apply job's
+    header = "\n".join(line.lstrip("#") for line in FLEET_WORKFLOW.read_text().splitlines() if line.startswith("#"))
+    section = (REPO / "docs" / "ci.md").read_text().split("## Fleets: one role per account")[1].split("\n## ")[0]
+    docs = "\n".join(re.findall(r"```sh\n(.*?)```", section, re.S))
+    for where, text in (("the workflow's header", header), ("docs/ci.md", docs)):
+        [args] = [a for a in reconciler_invocations(text) if a[:1] == ["iam-policy"]]
+        trusted = {args[i + 1] for i, a in enumerate(args) if a == "--trust-principal"}
+        assert trusted == roles, (where, trusted, roles)
+        config = args.index("--config") + 1
+        args[config] = str(REPO / "examples" / "fleet" / "reconciler.yaml")
+        run = CliRunner().invoke(cli, args)
+        assert run.exit_code == 0, (where, run.output)
+        for entry in json.loads(run.stdout)["accounts"].values():
+            assert set(entry["trustPolicy"]["Statement"][0]["Principal"]["AWS"]) == roles, where
+
+
 def test_the_workflows_fit_together():
     plan, apply, deferred = (yaml.safe_load((REPO / "examples" / "github-actions" / n).read_text())
                              for n in ("reconciler-plan.yml", "reconciler-apply.yml", "reconciler-deferred.yml"))

@@ -239,3 +239,64 @@ def test_iam_policy_command(sb: Sandbox):
     assert "kms:CancelKeyDeletion" in text.out and "rescue" in text.out
     assert sb.run("iam-policy", "--account", "12").code == 1
     assert sb.run("iam-policy", "--mode", "plan", "--lock-table", "x").code == 1
+
+
+FLEET_CONFIG = str(REPO / "examples" / "fleet" / "reconciler.yaml")
+PLAN_ROLE, APPLY_ROLE = "arn:aws:iam::999999999999:role/reconciler-ci-plan", "arn:aws:iam::999999999999:role/reconciler-ci-apply"
+
+
+def test_every_trust_principal_is_trusted(sb: Sandbox):
+    """--trust-principal is repeatable: the plan job's and the apply job's roles are both trusted (the
+    last one alone was)."""
+    run = sb.run("iam-policy", "--config", FLEET_CONFIG, "--trust-principal", PLAN_ROLE, "--trust-principal", APPLY_ROLE)
+    assert run.code == 0 and run.err == "", run.both
+    accounts = json.loads(run.out)["accounts"]
+    assert len(accounts) == 2
+    for entry in accounts.values():
+        [statement] = entry["trustPolicy"]["Statement"]
+        assert statement["Principal"] == {"AWS": [PLAN_ROLE, APPLY_ROLE]}
+    one = json.loads(sb.run("iam-policy", "--config", FLEET_CONFIG, "--trust-principal", APPLY_ROLE).out)
+    assert {e["trustPolicy"]["Statement"][0]["Principal"]["AWS"] for e in one["accounts"].values()} == {APPLY_ROLE}
+
+
+@pytest.mark.parametrize("principal", [
+    "arn:aws:iam::999999999999:role/reconciler-ci", "arn:aws:iam::999999999999:role/ci/github/reconciler",
+    "arn:aws:iam::999999999999:user/ci-bot", "arn:aws:iam::999999999999:root", "999999999999",
+])
+def test_a_trust_principal_may_be_a_role_a_user_a_root_or_an_account(sb: Sandbox, principal: str):
+    run = sb.run("iam-policy", "--config", FLEET_CONFIG, "--trust-principal", principal)
+    assert run.code == 0, run.both
+    assert {e["trustPolicy"]["Statement"][0]["Principal"]["AWS"]
+            for e in json.loads(run.out)["accounts"].values()} == {principal}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--config", FLEET_CONFIG, "--trust-principal", "bad"], "Invalid value for '--trust-principal': 'bad' is not an IAM principal"),
+    (["--config", FLEET_CONFIG, "--trust-principal", APPLY_ROLE, "--trust-principal", "arn:aws:iam::999999999999:group/ci"],
+     "'arn:aws:iam::999999999999:group/ci' is not an IAM principal"),
+    (["--config", FLEET_CONFIG, "--trust-principal", "arn:aws:iam::9999:role/ci"], "is not an IAM principal"),
+    (["--config", FLEET_CONFIG, "--trust-principal", "arn:aws:iam::999999999999:role/"], "is not an IAM principal"),
+    (["--config", FLEET_CONFIG, "--trust-principal", "arn:aws:sts::999999999999:assumed-role/ci/s"], "is not an IAM principal"),
+    (["--config", FLEET_CONFIG, "--trust-principal", "arn:aws-cn:iam::999999999999:role/ci"],
+     "is in partition aws-cn, and the roles are in aws (--partition)"),
+    (["--trust-principal", APPLY_ROLE], "--trust-principal fills in the trust policies of the roles a fleet's "
+                                        "reconciler.yaml names: add --config FILE"),
+    (["--partition", "foo"], "Invalid value for '--partition': 'foo' is not one of 'aws', 'aws-cn', 'aws-us-gov'"),
+    (["--config", FLEET_CONFIG, "--partition", "foo"], "Invalid value for '--partition'"),
+    (["--region", "nowhere-1"], "--region 'nowhere-1' must be an AWS region"),
+    (["--config", FLEET_CONFIG, "--region", "us-east-7"], "--region 'us-east-7' must be an AWS region"),
+])
+def test_iam_policy_refuses_what_iam_would_reject(sb: Sandbox, args: list[str], message: str):
+    """A bad principal, partition or region is refused with one line and exit 1 (it printed a policy
+    IAM rejects, or one scoped to no region), and --trust-principal without --config too (it was
+    silently ignored)."""
+    run = sb.run("iam-policy", *args)
+    assert run.code == 1 and run.out == "", run.both
+    assert run.err.startswith("Error: ") and message in run.err and len(run.err.splitlines()) == 1, run.err
+
+
+def test_iam_policy_accepts_every_partition_and_a_known_region(sb: Sandbox):
+    for partition, region in (("aws", "eu-west-1"), ("aws-cn", "cn-north-1"), ("aws-us-gov", "us-gov-west-1")):
+        run = sb.run("iam-policy", "--partition", partition, "--region", region, "--account", "123456789012")
+        assert run.code == 0, run.both
+        assert f"arn:{partition}:kms:{region}:123456789012:" in run.out
