@@ -286,6 +286,22 @@ def _load_document(loader: ManifestLoader, file: str, path: Path, root: Path, no
     return manifest, []
 
 
+def _is_symlink_loop(path: Path) -> bool:
+    """Whether ``path`` is a symbolic link that leads back to itself (directly or through others)."""
+    import errno
+
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
+def _symlink_loop(path: Path) -> Problem:
+    return Problem(str(path), None, None, "a symlink loop (the link leads back to itself); "
+                                          "point the link at a manifest file or remove it")
+
+
 def _manifest_files(directory: Path) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(directory):
@@ -325,6 +341,11 @@ def load(paths: Sequence[str | os.PathLike[str]], default_region: str | None = N
                 continue  # the repository configuration (reconciler.manifest.repo_config), not a manifest
             elif path.is_file():
                 targets = [(path, path.absolute().parent)]
+            elif _is_symlink_loop(path):
+                if path.absolute() not in seen:
+                    seen.add(path.absolute())
+                    problems.append(_symlink_loop(path))
+                continue
             elif path.exists() or path.is_symlink():
                 problems.append(Problem(str(path), None, None, "not a regular file or directory"))
                 continue
@@ -335,7 +356,15 @@ def load(paths: Sequence[str | os.PathLike[str]], default_region: str | None = N
             problems.append(Problem(str(path), None, None, f"cannot read: {exc.strerror or exc}"))
             continue
         for file, root in targets:
-            key = file.resolve()
+            try:
+                key = file.resolve()
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
+                key = file.absolute()
+                if _is_symlink_loop(file):
+                    if key not in seen:
+                        seen.add(key)
+                        problems.append(_symlink_loop(file))
+                    continue
             if key in seen:
                 continue
             seen.add(key)

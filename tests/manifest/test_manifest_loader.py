@@ -414,3 +414,20 @@ def test_a_constructor_error_does_not_hide_later_documents(tmp_path: Path) -> No
     _, result = load_text(tmp_path, "a: {<<: 5}\n---\n" + VALID.replace("/kms/xks/v1", "/bad"))
     assert [p.line for p in result.problems] == [1, 13]
     assert result.problems[0].message.startswith("invalid YAML: expected a mapping or list of mappings for merging")
+
+
+def test_symlink_loop_in_a_directory_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "b.yaml").symlink_to("a.yaml")
+    (tmp_path / "a.yaml").symlink_to("b.yaml")
+    write(tmp_path, VALID, "c.yaml")
+    result = load([tmp_path])
+    assert [str(p) for p in result.problems] == [
+        f"{tmp_path / name}: a symlink loop (the link leads back to itself); point the link at a manifest file "
+        "or remove it" for name in ("a.yaml", "b.yaml")]
+    assert [m.name for m in result.manifests] == ["payments-xks"]
+
+
+def test_symlink_loop_given_as_a_path_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").symlink_to("a.yaml")
+    problem = only_problem(load([tmp_path / "a.yaml", tmp_path]))  # reported once
+    assert problem.message.startswith("a symlink loop")
