@@ -25,6 +25,8 @@ does not report is decided here, and each decision is written as a comment in th
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import tempfile
 import textwrap
@@ -396,24 +398,90 @@ def _write_files(export: Export, directory: Path) -> list[Path]:
     for item in export.files:
         target = directory / item.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(item.text, encoding="utf-8")
-        tmp.replace(target)
+        target.write_text(item.text, encoding="utf-8")
         written.append(target)
     return written
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot become a file (its text, through a rename), or None if it can."""
+    for parent in reversed(path.parents):
+        if str(parent) in ("", ".") or parent.is_dir():
+            continue
+        if parent.exists() or parent.is_symlink():
+            return f"{parent} is not a directory"
+        break  # missing: created, with what is below it
+    if path.is_dir():
+        return "it is a directory"
+    if (path.exists() or path.is_symlink()) and not path.is_file():
+        return "it is not a regular file"
+    return None
+
+
 def write_export(export: Export, out_dir: str | Path, *, force: bool = False) -> list[Path]:
-    """Write the files under ``out_dir``; refuse (writing nothing) if any exists, unless ``force``."""
+    """Write the files under ``out_dir``; refuse (writing nothing) if any exists, unless ``force``.
+
+    Every destination is checked before anything is written, then every file is written beside
+    its destination and only then renamed onto it: a failure removes what it wrote (temporary
+    files, directories it created) and leaves the directory as it was.
+    """
     directory = Path(out_dir)
     if directory.exists() and not directory.is_dir():
         raise UserError(f"--out {directory}: not a directory")
+    for item in export.files:
+        reason = _unwritable(directory / item.path)
+        if reason:
+            raise UserError(f"cannot write {directory / item.path}: {reason}; choose another --out (nothing "
+                            "was written)")
     existing = [item.path for item in export.files if (directory / item.path).exists()]
     if existing and not force:
         listing = "\n".join(f"  {directory / p}" for p in existing)
         raise UserError(f"{len(existing)} file(s) already exist; nothing was written:\n{listing}\n"
                         "Choose another --out directory, or pass --force to overwrite them")
-    return _write_files(export, directory)
+    created: list[Path] = []  # directories made here, parents first
+    staged: list[tuple[Path, Path]] = []  # (temporary file, destination)
+    renamed = 0
+    target = directory
+    try:
+        for item in export.files:
+            target = directory / item.path
+            for parent in reversed([target.parent, *target.parent.parents]):
+                if not parent.is_dir():
+                    parent.mkdir()
+                    created.append(parent)
+            staged.append((_stage(target, item.text), target))
+        for tmp_path, target in staged:
+            tmp_path.replace(target)
+            renamed += 1
+    except OSError as exc:
+        for tmp_path, _ in staged[renamed:]:
+            tmp_path.unlink(missing_ok=True)
+        for made in reversed(created if not renamed else []):
+            try:
+                made.rmdir()
+            except OSError:
+                pass
+        done = f"{renamed} of {len(staged)} files were written" if renamed else "nothing was written"
+        raise UserError(f"cannot write {target}: {exc.strerror or exc}; choose another --out ({done})") from None
+    return [target for _, target in staged]
+
+
+def _stage(target: Path, text: str) -> Path:
+    """``text`` in a new hidden file beside ``target`` (the manifest loader skips hidden files)."""
+    for attempt in range(100):
+        tmp = target.with_name(f".{target.name}.{os.getpid()}-{attempt}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            with open(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+    raise FileExistsError(errno.EEXIST, "too many temporary files beside it", str(target))
 
 
 def render_stdout(export: Export) -> str:

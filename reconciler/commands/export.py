@@ -101,7 +101,7 @@ def _warn_if_inside_manifests(out_dir: Path) -> None:
 
 def _export_fleet(target, targets, config_path, out_dir, stores, force) -> None:
     """Each --target's stores, with their account and region, under ACCOUNT/REGION/ with --out."""
-    from reconciler.adopt.export import build_export, check_export, render_stdout, write_export
+    from reconciler.adopt.export import Export, build_export, check_export, render_stdout, write_export
     from reconciler.aws.reach import Reach
     from reconciler.manifest.repo_config import RepoConfig, load_repo_config
     from reconciler.plan.fleet import FleetTarget, connect_target, parse_targets
@@ -119,9 +119,9 @@ def _export_fleet(target, targets, config_path, out_dir, stores, force) -> None:
             exports.append(result)
     env = sorted({name for result in exports for name in result.env})
     if out_dir:
-        for result in exports:
-            for path in write_export(result, out_dir, force=force):
-                click.echo(str(path))
+        every = Export(files=[item for result in exports for item in result.files])  # all checked, then written
+        for path in write_export(every, out_dir, force=force):
+            click.echo(str(path))
         click.echo(f"Exported {sum(len(r.manifests) for r in exports)} store(s) into {out_dir}; add a reconciler.yaml "
                    "there saying how to reach each account, then plan it", err=True)
     else:

@@ -9,7 +9,8 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
-from reconciler.adopt.export import env_base, scalar, slug
+from reconciler.adopt.export import Export, ExportedFile, env_base, scalar, slug, write_export
+from reconciler.errors import UserError
 from tests.day2.helpers import Sandbox, connect
 from tests.e2e.helpers import ACCESS_KEY_ID, PASSWORD, SECRET
 
@@ -196,6 +197,23 @@ def test_export_refuses_to_overwrite_unless_forced(hand_made: Sandbox):
     assert forced.code == 0 and target.read_text().startswith("# Exported")
 
 
+def test_export_to_an_unwritable_out_is_one_line_and_writes_nothing(hand_made: Sandbox):
+    sb = hand_made
+    (sb.workdir / "notyaml.txt").write_text("x")
+    (sb.workdir / "ex2").mkdir()
+    (sb.workdir / "ex2" / "certs").write_text("")
+    (sb.workdir / "ex3" / "hand-xks.yaml").mkdir(parents=True)
+    for args, why in ((["--out", "notyaml.txt/sub"], "notyaml.txt is not a directory"),
+                      (["--out", "ex2"], "ex2/certs is not a directory"),
+                      (["--out", "ex3", "--force"], "ex3/hand-xks.yaml: it is a directory")):
+        run = sb.run("export", "--sandbox", *args)
+        assert run.code == 1, run.both
+        assert run.err.startswith("Error: cannot write ") and why in run.err and "choose another --out" in run.err
+        assert "Traceback" not in run.both and len(run.err.splitlines()) == 1
+    assert sorted(p.name for p in (sb.workdir / "ex2").iterdir()) == ["certs"]
+    assert [p.name for p in (sb.workdir / "ex3").iterdir()] == ["hand-xks.yaml"]  # no .tmp, no other store
+
+
 def test_export_of_an_unknown_store_or_an_empty_region(sb: Sandbox):
     empty = sb.run("export", "--sandbox")
     assert empty.code == 0 and "nothing to export" in empty.err
@@ -221,3 +239,44 @@ def test_scalar_reads_back_as_the_same_string_inside_a_mapping(value: str):
 def test_file_and_environment_names_derive_from_the_store_name(name, file, env):
     assert slug(name) == file
     assert env_base(name) == env
+
+
+def _export() -> Export:
+    return Export(files=[ExportedFile("a.yaml", "a: 1\n", store="a"), ExportedFile("certs/a.crt", "cert\n"),
+                         ExportedFile("sub/b.yaml", "b: 1\n", store="b")])
+
+
+def test_write_export_checks_every_destination_before_writing(tmp_path):
+    (tmp_path / "certs").write_text("")
+    with pytest.raises(UserError, match=r"certs is not a directory; choose another --out \(nothing was written\)"):
+        write_export(_export(), tmp_path)
+    (tmp_path / "certs").unlink()
+    (tmp_path / "sub" / "b.yaml").mkdir(parents=True)
+    with pytest.raises(UserError, match="b.yaml: it is a directory; choose another --out"):
+        write_export(_export(), tmp_path, force=True)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["sub", "sub/b.yaml"]
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match="file is not a directory"):
+        write_export(_export(), tmp_path / "file" / "out")
+
+
+def test_write_export_failure_removes_what_it_wrote(tmp_path, monkeypatch):
+    import os as os_module
+
+    (tmp_path / "a.yaml").write_text("mine\n")
+    real_open = os_module.open
+
+    def failing_open(path, *args, **kwargs):
+        if "b.yaml" in str(path):
+            raise OSError(28, "No space left on device")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os_module, "open", failing_open)
+    with pytest.raises(UserError, match="No space left on device; choose another --out \\(nothing was written\\)"):
+        write_export(_export(), tmp_path, force=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.yaml"]  # no temporary file, no directory made
+    assert (tmp_path / "a.yaml").read_text() == "mine\n"
+    monkeypatch.undo()
+    written = write_export(_export(), tmp_path, force=True)
+    assert [p.read_text() for p in written] == ["a: 1\n", "cert\n", "b: 1\n"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.crt", "a.yaml", "b.yaml", "certs", "sub"]
