@@ -17,7 +17,7 @@ import click
 
 from reconciler.commands.support.options import DURATION, given_flags, next_step, sandbox_dir_option
 from reconciler.commands.support.exits import ReconcilerGroup, fail, user_errors
-from reconciler.errors import UserError
+from reconciler.errors import UserError, why_not_written
 
 SANDBOX_REGION = "us-east-1"
 
@@ -53,7 +53,7 @@ def init(paths: tuple[str, ...], env_file: str | None, endpoint_url: str | None,
     for their {fromEnv: NAME} secrets, to load with '.'. Running it again changes nothing."""
     from reconciler.manifest.secrets import SecretError
     from reconciler.sandbox import fixtures
-    from reconciler.sandbox.embedded import sandbox_dir as resolve_dir
+    from reconciler.sandbox.embedded import sandbox_dir as resolve_dir, unusable_directory
     from reconciler.plan.make import load_manifests
 
     paths = paths or ("manifests",)
@@ -75,7 +75,12 @@ def init(paths: tuple[str, ...], env_file: str | None, endpoint_url: str | None,
         if access.role_arn:
             click.echo(control.seed_role(access.role_arn, access.external_id))
     target = Path(env_file) if env_file else resolve_dir(sandbox_dir) / fixtures.ENV_FILE
-    fixtures.write_env_file(target, wanted.env)
+    try:
+        fixtures.write_env_file(target, wanted.env)
+    except OSError as exc:
+        if not env_file:
+            raise unusable_directory(target.parent, exc) from None
+        raise UserError(f"cannot write {target} ({why_not_written(target, exc)}); pass another --env-file") from None
     names = ", ".join(sorted(wanted.env)) or "none needed"
     click.echo(f"Wrote {target}: sandbox-only values for the manifests' variables ({names}).")
     if endpoint_url:  # a served sandbox: plan against it, with the credentials its banner printed
@@ -264,7 +269,7 @@ def xks_proxy_serve(config_path: str, host: str, port: int, no_tls: bool, hostna
     import signal
 
     from reconciler.sandbox.control import XksProxyRegistration
-    from reconciler.sandbox.embedded import sandbox_dir as resolve_dir
+    from reconciler.sandbox.embedded import sandbox_dir as resolve_dir, unusable_directory
     from reconciler.sandbox.xks_proxy import CertificateAuthority, ConfigError, load_config, serve as serve_proxy
 
     if not Path(config_path).is_file():
@@ -277,8 +282,11 @@ def xks_proxy_serve(config_path: str, host: str, port: int, no_tls: bool, hostna
     directory = resolve_dir(sandbox_dir)
     ca = None
     if not no_tls:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        ca = CertificateAuthority.load_or_create(directory)
+        try:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            ca = CertificateAuthority.load_or_create(directory)
+        except OSError as exc:
+            raise unusable_directory(directory, exc) from None
     try:
         server = serve_proxy(config, host=host, port=port, tls=not no_tls, hostname=hostname, ca=ca, start=False)
     except OSError as exc:

@@ -58,6 +58,19 @@ class SandboxStateError(SandboxError):
     """The sandbox directory cannot be used (unreadable, from another version, ...)."""
 
 
+def unusable_directory(directory: Path, exc: OSError) -> SandboxStateError:
+    """The error for a sandbox directory that cannot be created or written (``exc`` says why)."""
+    reason = exc.strerror or type(exc).__name__
+    if not directory.is_dir():
+        reason = f"it cannot be created: {reason}"
+    for path in reversed([directory, *directory.parents]):
+        if path.exists() and not path.is_dir():
+            reason = f"{path} is a file, not a directory"
+            break
+    return SandboxStateError(f"cannot use {directory} as the sandbox directory ({reason}); pass a directory that "
+                             "can be created and written with --sandbox-dir (or RECONCILER_SANDBOX_DIR)")
+
+
 @dataclass
 class _Snapshot:
     settings: SandboxSettings
@@ -143,8 +156,11 @@ class EmbeddedHost(MemoryHost):
                 if self._depth > 1:
                     yield
                     return
-                self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                except OSError as exc:
+                    raise unusable_directory(self.directory, exc) from None
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                     try:
@@ -197,10 +213,14 @@ class EmbeddedHost(MemoryHost):
     def _save(self) -> None:
         snapshot = capture(settings_module.current())
         tmp = self.state_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump((FORMAT_VERSION, snapshot), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, self.state_path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump((FORMAT_VERSION, snapshot), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.state_path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise unusable_directory(self.directory, exc) from None
         self._seen = self._stat()
 
     # -- the bracket ----------------------------------------------------------------------

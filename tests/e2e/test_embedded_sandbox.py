@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,55 @@ def test_bad_duration_and_corrupt_state_are_clear_errors(tmp_path):
     broken = reconciler("sandbox", "advance", "1d", "--sandbox-dir", str(d))
     assert broken.returncode == 1
     assert "sandbox reset" in broken.stderr and "Traceback" not in broken.stderr
+
+
+def test_a_sandbox_dir_that_cannot_be_created_is_one_line(tmp_path, monkeypatch):
+    from tests.e2e.helpers import SECRET
+
+    monkeypatch.setenv("PROXY_SECRET", SECRET)  # the commands run in processes with this environment
+    (tmp_path / "notyaml.txt").write_text("x")
+    d = str(tmp_path / "notyaml.txt" / "sb")
+    manifests = str(Path(__file__).parents[2] / "manifests")
+    proxy = tmp_path / "proxy.yaml"
+    proxy.write_text("uriPath: /kms/xks/v1\ncredentials:\n  - accessKeyId: AKIAXKSPROXYEXAMPLE2\n"
+                     "    secretAccessKey: {fromEnv: PROXY_SECRET}\nkeys:\n  - id: k\n")
+    for args in (["sandbox", "init", "--sandbox-dir", d, manifests], ["status", "--sandbox", "--sandbox-dir", d],
+                 ["sandbox", "advance", "1d", "--sandbox-dir", d], ["export", "--sandbox", "--sandbox-dir", d],
+                 ["sandbox", "xks-proxy", "serve", "--config", str(proxy), "--port", "0", "--sandbox-dir", d]):
+        run = reconciler(*args)
+        assert run.returncode == 1, run.stderr
+        assert run.stderr == (f"Error: cannot use {d} as the sandbox directory ({tmp_path / 'notyaml.txt'} is a file, "
+                              "not a directory); pass a directory that can be created and written with --sandbox-dir "
+                              "(or RECONCILER_SANDBOX_DIR)\n"), args
+
+
+def test_an_env_file_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "notyaml.txt").write_text("x")
+    manifests = str(Path(__file__).parents[2] / "manifests")
+    target = tmp_path / "notyaml.txt" / "env.sh"
+    run = reconciler("sandbox", "init", "--sandbox-dir", str(tmp_path / "sb"), "--env-file", str(target), manifests)
+    assert run.returncode == 1
+    assert run.stderr == (f"Error: cannot write {target} ({tmp_path / 'notyaml.txt'} is not a directory); pass another "
+                          "--env-file\n")
+
+
+def test_a_sandbox_dir_whose_state_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    import os
+
+    import boto3
+
+    from reconciler.sandbox.embedded import EmbeddedSandbox, SandboxStateError
+
+    real_open = os.open
+
+    def full_disk(path, *args, **kwargs):
+        if str(path).endswith(".tmp"):
+            raise OSError(28, "No space left on device")
+        return real_open(path, *args, **kwargs)
+
+    with EmbeddedSandbox(tmp_path / "sb"):
+        monkeypatch.setattr(os, "open", full_disk)
+        kms = boto3.client("kms", region_name="us-east-1")
+        with pytest.raises(SandboxStateError, match=r"sb as the sandbox directory \(No space left on device\)"):
+            kms.create_key()
+    assert sorted(p.name for p in (tmp_path / "sb").iterdir()) == ["state.lock"]
