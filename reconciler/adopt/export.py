@@ -367,11 +367,12 @@ def build_export(live: LiveState, *, stores: list[str] | None = None, with_files
     return result
 
 
-def check_export(export: Export) -> None:
+def check_export(export: Export, *, input_error: str | None = None) -> None:
     """Validate the exported manifests with the manifest loader, as 'reconciler validate' would.
 
     Raises UserError naming the problems: an export that does not load is a bug, never a file to
-    hand to a user.
+    hand to a user. ``input_error`` blames the input instead (values KMS would never have
+    reported, from a file the user gave): the message is that text and the first problem, on one line.
     """
     from reconciler.manifest.loader import load
     from reconciler.manifest.secrets import SecretError
@@ -388,6 +389,9 @@ def check_export(export: Export) -> None:
                     manifest.resolve("spec.cloudHsm.trustAnchorCertificate")
                 except SecretError as exc:
                     problems.append(str(exc))
+        if problems and input_error:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise UserError(f"{input_error}: {problems[0].replace(tmp + '/', '')}{more}")
         if problems:
             lines = "\n".join(p.replace(tmp + "/", "") for p in problems)
             raise UserError(f"internal error: the exported manifests do not validate; please report it:\n{lines}")

@@ -23,20 +23,13 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from reconciler.adopt.tfstate import ALIAS, KEY, STORE, Resource, ShapeError, from_show_json, from_state_v4
 from reconciler.errors import UserError
 from reconciler.live.model import LiveKey, LiveState, LiveStore, LiveXks
 
-STORE, KEY, ALIAS = "aws_kms_custom_key_store", "aws_kms_key", "aws_kms_alias"
 MAX_STATE_BYTES = 512 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Resource:
-    address: str  # e.g. module.kms.aws_kms_key.payments["primary"]
-    type: str
-    values: dict[str, Any]
 
 
 @dataclass
@@ -63,7 +56,7 @@ def read_state(path: str) -> dict[str, Any]:
         raise UserError(f"{path}: cannot read the Terraform state ({exc.strerror or exc})") from None
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise UserError(f"{path}: not a Terraform state in JSON; pass the output of 'terraform state pull' or "
                         "'terraform show -json'") from None
     if not isinstance(data, dict):
@@ -71,46 +64,29 @@ def read_state(path: str) -> dict[str, Any]:
     return data
 
 
-def resources(data: dict[str, Any], path: str = "STATEFILE") -> Iterator[Resource]:
-    """The managed resources of a state file (version 4) or of ``terraform show -json``."""
-    if data.get("version") == 4 and isinstance(data.get("resources"), list):
-        yield from _from_state_v4(data["resources"])
-    elif isinstance(data.get("values"), dict) or "format_version" in data:
-        yield from _from_show_json((data.get("values") or {}).get("root_module") or {})
-    else:
-        version = data.get("version")
-        raise UserError(f"{path}: not a Terraform state of format version 4 (version {version!r}); upgrade it "
-                        "with a current Terraform ('terraform state pull'), or pass 'terraform show -json'")
-
-
-def _index(key: Any) -> str:
-    return "" if key is None else f"[{json.dumps(key)}]"
-
-
-def _from_state_v4(items: list[dict[str, Any]]) -> Iterator[Resource]:
-    for item in items:
-        if item.get("mode") != "managed" or item.get("type") not in (STORE, KEY, ALIAS):
-            continue
-        base = f"{item['module']}." if item.get("module") else ""
-        for instance in item.get("instances") or []:
-            address = f"{base}{item['type']}.{item['name']}{_index(instance.get('index_key'))}"
-            yield Resource(address, item["type"], dict(instance.get("attributes") or {}))
-
-
-def _from_show_json(module: dict[str, Any]) -> Iterator[Resource]:
-    for item in module.get("resources") or []:
-        if item.get("mode") == "managed" and item.get("type") in (STORE, KEY, ALIAS):
-            yield Resource(item["address"], item["type"], dict(item.get("values") or {}))
-    for child in module.get("child_modules") or []:
-        yield from _from_show_json(child)
+def resources(data: dict[str, Any], path: str = "STATEFILE") -> list[Resource]:
+    """The managed KMS resources of a state file (version 4) or of ``terraform show -json``, their
+    shape checked (:mod:`reconciler.adopt.tfstate`)."""
+    try:
+        if data.get("version") == 4 and "values" not in data:
+            return list(from_state_v4(data.get("resources")))
+        if "values" in data or "format_version" in data:
+            return list(from_show_json(data.get("values")))
+    except ShapeError as exc:
+        raise UserError(f"{path}: not a Terraform state the tool can read: {exc}") from None
+    version = data.get("version")
+    shown = repr(version) if isinstance(version, (int, float, type(None))) else f"{type(version).__name__}"
+    raise UserError(f"{path}: not a Terraform state of format version 4 (version {shown}); upgrade it "
+                    "with a current Terraform ('terraform state pull'), or pass 'terraform show -json'")
 
 
 # -- the observed state it describes ------------------------------------------------------------
 
 def _region(found: list[Resource], region: str | None, path: str) -> str:
     seen = {r.values["region"] for r in found if r.values.get("region")}  # AWS provider 6: per resource
-    seen |= {r.values["arn"].split(":")[3] for r in found
-             if r.type == KEY and str(r.values.get("arn", "")).startswith("arn:")}
+    seen |= {arn.split(":")[3] for r in found if r.type == KEY
+             for arn in [r.values.get("arn") or ""] if arn.startswith("arn:") and arn.count(":") >= 4}
+    seen.discard("")
     if region:
         return region
     if len(seen) == 1:
@@ -168,9 +144,9 @@ def from_terraform(path: str, *, region: str | None = None, stores: list[str] | 
         if name_of[sid] not in wanted:
             continue
         key_id = r.values.get("key_id") or r.values.get("id")
-        held = sorted(aliases.get(key_id, []) + aliases.get(r.values.get("arn", ""), []), key=lambda a: a.address)
+        held = sorted(aliases.get(key_id, []) + aliases.get(r.values.get("arn") or "", []), key=lambda a: a.address)
         keys.setdefault(sid, []).append(LiveKey(
-            key_id=key_id, arn=r.values.get("arn", ""), store_id=sid,
+            key_id=key_id, arn=r.values.get("arn") or "", store_id=sid,
             origin="EXTERNAL_KEY_STORE" if r.values.get("xks_key_id") else "AWS_CLOUDHSM",
             key_state="Enabled" if r.values.get("is_enabled", True) else "Disabled",
             enabled=bool(r.values.get("is_enabled", True)), description=r.values.get("description") or "",

@@ -61,7 +61,8 @@ def export(out_dir, stores, force, statefile, targets, config_path, profile, reg
         target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
         _, live = read_declared_and_live(target, [])
     result = build_export(live, stores=list(stores) or None, with_files=bool(out_dir), source=source)
-    check_export(result)
+    check_export(result, input_error=statefile and f"{statefile}: not a Terraform state the tool can read: its "
+                                                  "values make a manifest that does not validate")
     if not result.manifests:
         click.echo(f"No custom key stores in {live.region}: nothing to export.", err=True)
         return

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from reconciler.adopt.terraform import from_terraform
 from reconciler.errors import UserError
@@ -184,3 +185,144 @@ def test_a_bad_state_file_is_one_error_with_the_fix(sb: Sandbox, content: str, m
 def test_a_missing_state_file_names_the_command_that_makes_it(tmp_path: Path):
     with pytest.raises(UserError, match="terraform state pull"):
         from_terraform(str(tmp_path / "nope.tfstate"))
+
+
+# -- malformed states: one line naming where and what, never a traceback --------------------------
+
+def _offline_state() -> dict[str, Any]:
+    """The fixture, its placeholders filled with made-up ids (no account behind them)."""
+    import uuid
+
+    def ident(match: re.Match) -> str:
+        what, name = match.group(1), match.group(2)
+        if what == "STORE_ID":
+            return f"cks-{uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:17]}"
+        key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+        return key_id if what == "KEY_ID" else f"arn:aws:kms:{REGION}:123456789012:key/{key_id}"
+
+    text = re.sub(r"@(STORE_ID|KEY_ID|KEY_ARN):([^@]*)@", ident, FIXTURE.read_text())
+    known = {"@CLUSTER_ID@": "cluster-jxhlf7644ne", "@XKS_ACCESS_KEY_ID@": ACCESS_KEY_ID,
+             "@VPCE_SERVICE@": f"com.amazonaws.vpce.{REGION}.vpce-svc-0123456789abcdef0",
+             "@TRUST_ANCHOR@": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}
+    return _fill(json.loads(text), known)
+
+
+OFFLINE = _offline_state()
+
+
+def _export_state(tmp_path: Path, state: Any):
+    from click.testing import CliRunner
+
+    from reconciler.cli import cli
+
+    path = tmp_path / "S.tfstate"
+    path.write_text(json.dumps(state))
+    return CliRunner().invoke(cli, ["export", "--from-terraform", str(path), "--region", REGION],
+                              prog_name="reconciler")
+
+
+def _at(state: Any, where: tuple) -> Any:
+    for part in where:
+        state = state[part]
+    return state
+
+
+def _resource(name: str, type_: str = "aws_kms_key") -> tuple:
+    return ("resources", next(n for n, r in enumerate(OFFLINE["resources"]) if r["name"] == name and r["type"] == type_))
+
+
+PAYMENTS = _resource("payments", "aws_kms_custom_key_store") + ("instances", 0, "attributes")
+PRIMARY = _resource("payments_primary") + ("instances", 0, "attributes")
+
+
+@pytest.mark.parametrize("where, value, message", [
+    (("resources", 0), 5, "resources[0]: expected an object, got a number"),
+    (_resource("payments_primary") + ("instances", 0), "x",
+     "aws_kms_key.payments_primary: instances[0]: expected an object, got a string"),
+    (_resource("payments_primary") + ("name",), None, "resources[1] (aws_kms_key): name: missing"),
+    (PRIMARY + ("deletion_window_in_days",), "seven",
+     "aws_kms_key.payments_primary: deletion_window_in_days: expected a whole number of days from 7 to 30, got a string"),
+    (PRIMARY + ("tags",), ["a"], "aws_kms_key.payments_primary: tags: expected an object of strings, got a list"),
+    (PRIMARY + ("tags",), "x", "aws_kms_key.payments_primary: tags: expected an object of strings, got a string"),
+    (PAYMENTS + ("xks_proxy_authentication_credential",), ["VGVycmFmb3JtIGtlZXBzIHRoaXMgaW4gY2xlYXIgdGV4dCE="],
+     "aws_kms_custom_key_store.payments: xks_proxy_authentication_credential[0]: expected an object with "
+     "access_key_id, got a string"),
+    (PAYMENTS + ("custom_key_store_name",), None,
+     "aws_kms_custom_key_store.payments: custom_key_store_name: missing: expected a non-empty string, got nothing"),
+    (("resources",), "x", "resources: expected a list, got a string"),
+    (PAYMENTS + ("xks_proxy_uri_endpoint",), "xks.example.com",
+     "its values make a manifest that does not validate: payments-xks.yaml:"),
+])
+def test_a_malformed_state_is_one_line_naming_where_and_what(tmp_path: Path, where: tuple, value: Any, message: str):
+    state = json.loads(json.dumps(OFFLINE))
+    _at(state, where[:-1])[where[-1]] = value
+    run = _export_state(tmp_path, state)
+    assert run.exit_code == 1 and isinstance(run.exception, SystemExit)
+    assert run.stderr.startswith(f"Error: {tmp_path / 'S.tfstate'}: not a Terraform state the tool can read: {message}")
+    assert len(run.stderr.splitlines()) == 1 and run.stdout == ""
+    for secret in STATE_SECRETS:
+        assert secret not in run.stderr
+
+
+def _paths(value: Any, where: tuple = ()) -> list[tuple]:
+    found = [where] if where else []
+    if isinstance(value, dict):
+        found += [p for k, v in value.items() for p in _paths(v, where + (k,))]
+    elif isinstance(value, list):
+        found += [p for i, v in enumerate(value) for p in _paths(v, where + (i,))]
+    return found
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=12)
+    | st.sampled_from(["", "alias/x", "arn:", "arn:aws:kms", "EXTERNAL_KEY_STORE", "AWS_CLOUDHSM", "a\nb"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6)
+_DELETE = object()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.sampled_from(_paths(OFFLINE)), st.just(_DELETE) | _JSON), min_size=1, max_size=3))
+def test_no_mutation_of_a_state_escapes_as_anything_but_one_error_line(tmp_path_factory, mutations):
+    """Values and types of the fixture changed (or attributes removed) at random: the export
+    succeeds or fails with one line, exit 1; no other exception escapes, no secret is printed."""
+    state = json.loads(json.dumps(OFFLINE))
+    for where, value in mutations:
+        try:
+            parent = _at(state, where[:-1])
+            if value is _DELETE:
+                del parent[where[-1]]
+            else:
+                parent[where[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation removed or replaced that place
+    run = _export_state(tmp_path_factory.mktemp("fuzz"), state)
+    assert run.exception is None or isinstance(run.exception, SystemExit), repr(run.exception)
+    assert run.exit_code in (0, 1)
+    if run.exit_code == 1:  # notes may come first (a key of a store the state does not hold)
+        *notes, error = run.stderr.splitlines()
+        assert error.startswith("Error: ") and all(n.startswith("Note: ") for n in notes), run.stderr
+        assert "internal error" not in error
+    for secret in STATE_SECRETS:
+        assert secret not in run.output
+
+
+@pytest.mark.parametrize("show, message", [
+    ({"format_version": "1.0", "values": "x"}, "values: expected an object, got a string"),
+    ({"format_version": "1.0", "values": {"root_module": {"resources": [5]}}},
+     "values.root_module.resources[0]: expected an object, got a number"),
+    ({"format_version": "1.0", "values": {"root_module": {"resources": [{"mode": "managed", "type": "aws_kms_key"}]}}},
+     "values.root_module.resources[0] (aws_kms_key): address: missing: expected a non-empty string, got nothing"),
+    ({"format_version": "1.0", "values": {"root_module": {"child_modules": "x"}}},
+     "values.root_module.child_modules: expected a list, got a string"),
+    ({"format_version": "1.0", "values": {"root_module": {"resources": [
+        {"mode": "managed", "type": "aws_kms_alias", "address": "aws_kms_alias.a", "values": {"target_key_id": "k"}}]}}},
+     "aws_kms_alias.a: name: missing: an alias needs its name"),
+    ({"version": 4}, "resources: expected a list, got null"),
+])
+def test_a_malformed_show_json_is_one_line_naming_where_and_what(tmp_path: Path, show: dict, message: str):
+    path = tmp_path / "show.json"
+    path.write_text(json.dumps(show))
+    with pytest.raises(UserError) as raised:
+        from_terraform(str(path), region=REGION)
+    assert str(raised.value) == f"{path}: not a Terraform state the tool can read: {message}"
