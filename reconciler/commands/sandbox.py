@@ -207,8 +207,10 @@ def fault(store, connection_error, proxy_error, latency_ms, throttle_rate, error
 def seed_cluster_cmd(cluster_id, hsm_count, state, trust_anchor, region, endpoint_url, sandbox_dir) -> None:
     """Create a CloudHSM cluster in the sandbox (for AWS_CLOUDHSM stores); a cluster with that id
     that exists already is left as it is."""
+    from reconciler.aws.regions import check_region
     from reconciler.sandbox.control import ClusterSeed
 
+    check_region(region, "--region")
     pem = Path(trust_anchor).read_text() if trust_anchor else None
     made = _control(endpoint_url, sandbox_dir).seed_cluster(
         ClusterSeed(cluster_id=cluster_id, hsm_count=hsm_count, state=state, trust_anchor_pem=pem, region=region))
@@ -238,8 +240,10 @@ def seed_role_cmd(role_arn, external_id, endpoint_url, sandbox_dir) -> None:
 def seed_endpoint_service_cmd(service_name, private_dns_name, region, endpoint_url, sandbox_dir) -> None:
     """Create a VPC endpoint service in the sandbox (for VPC_ENDPOINT_SERVICE stores); one of that
     name is set up again with these settings."""
+    from reconciler.aws.regions import check_region
     from reconciler.sandbox.control import EndpointServiceSeed
 
+    check_region(region, "--region")
     made = _control(endpoint_url, sandbox_dir).seed_endpoint_service(
         EndpointServiceSeed(service_name=service_name, private_dns_name=private_dns_name, region=region))
     click.echo(made.id)
@@ -279,6 +283,7 @@ def xks_proxy_serve(config_path: str, host: str, port: int, no_tls: bool, hostna
         config = load_config(config_path)
     except ConfigError as exc:
         raise UserError(f"{config_path} is not a valid XKS proxy configuration:\n{exc}") from None
+    control = _control(endpoint_url, sandbox_dir) if hostname else None  # a bad --endpoint-url before listening
     directory = resolve_dir(sandbox_dir)
     ca = None
     if not no_tls:
@@ -292,7 +297,6 @@ def xks_proxy_serve(config_path: str, host: str, port: int, no_tls: bool, hostna
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
     info = server.info()
-    control = _control(endpoint_url, sandbox_dir) if hostname else None
     if control is not None:
         control.register_xks_proxy(XksProxyRegistration(hostname=hostname, host=info.host, port=info.port,
                                                         scheme=info.scheme, ca_pem=info.ca_pem))

@@ -165,11 +165,21 @@ class Seeded:
     created: bool
 
 
+def _check_region(backends: Any, account: str, region: str, what: str) -> None:
+    """An unknown region is a ControlError (moto would raise a KeyError deep inside)."""
+    if region not in backends[account].regions:
+        raise ControlError(f"region {region!r} is not one the sandbox emulates {what} in; pass --region with an AWS "
+                           "region, e.g. us-east-1")
+
+
 def seed_cluster(seed: ClusterSeed) -> Seeded:
     """Create the cluster; one that exists already is left as it is (its certificates, which
     stores may depend on, would change otherwise)."""
+    from moto.cloudhsmv2.models import cloudhsmv2_backends
+
     from reconciler.sandbox import seed as seeds
 
+    _check_region(cloudhsmv2_backends, seed.account, seed.region, "CloudHSM clusters")
     if seed.cluster_id and seeds.find_cloudhsm_cluster(seed.account, seed.region, seed.cluster_id) is not None:
         return Seeded(seed.cluster_id, False)
     return Seeded(seeds.create_cloudhsm_cluster(
@@ -185,7 +195,9 @@ def seed_cluster(seed: ClusterSeed) -> Seeded:
 def seed_endpoint_service(seed: EndpointServiceSeed) -> Seeded:
     """Create the service, or replace the one of that name with these settings."""
     from reconciler.sandbox import seed as seeds
+    from reconciler.sandbox.vpce import endpoint_service_backends
 
+    _check_region(endpoint_service_backends, seed.account, seed.region, "VPC endpoint services")
     existed = bool(seed.service_name) and seeds.find_vpc_endpoint_service(
         seed.account, seed.region, seed.service_name) is not None
     service = seeds.create_vpc_endpoint_service(
@@ -329,6 +341,16 @@ class RemoteControl:
     """Acts on a running ``reconciler sandbox serve`` through its control endpoint."""
 
     def __init__(self, endpoint_url: str) -> None:
+        import urllib.parse
+
+        try:
+            parts = urllib.parse.urlsplit(endpoint_url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ControlError(f"--endpoint-url {endpoint_url!r} is not a sandbox server's URL; use http://HOST:PORT, "
+                               "e.g. http://127.0.0.1:4566 (the address 'reconciler sandbox serve' prints)")
         self.base = endpoint_url.rstrip("/") + "/_reconciler"
 
     def _call(self, verb: str, payload: dict | None = None) -> dict[str, Any]:

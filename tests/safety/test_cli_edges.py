@@ -150,11 +150,45 @@ def test_a_lone_surrogate_is_a_validation_problem(cli):
     (["plan", "--sandbox", "m"], {"RECONCILER_KMS_QUOTAS": "DescribeKey=fast"}, "RECONCILER_KMS_QUOTAS"),
     (["sandbox", "advance", "99999999999d"], {}, "too long"),
     (["plan", "--sandbox", "m", "--out", "/proc/version"], {}, "cannot write the plan to /proc/version"),
+    (["sandbox", "status", "--endpoint-url", "notaurl"], {}, "--endpoint-url 'notaurl' is not a sandbox server's URL"),
+    (["sandbox", "status", "--endpoint-url", "localhost:4566"], {}, "'localhost:4566' is not a sandbox server's URL"),
+    (["sandbox", "advance", "1d", "--endpoint-url", "notaurl"], {}, "use http://HOST:PORT"),
+    (["sandbox", "init", "--endpoint-url", "notaurl", "m"], {}, "--endpoint-url 'notaurl' is not"),
+    (["sandbox", "fault", "--endpoint-url", "http://h:port", "--clear"], {}, "'http://h:port' is not"),
+    (["sandbox", "seed-cluster", "--region", "us-east1"], {}, "--region 'us-east1' must be an AWS region that this "
+                                                              "installation of botocore knows, such as us-east-1 (did "
+                                                              "you mean us-east-1?)"),
+    (["sandbox", "seed-endpoint-service", "--region", "xx"], {}, "--region 'xx' must be an AWS region"),
 ])
 def test_bad_values_are_one_line(cli, args, env, expect):
     run = cli(*args, env=env)
     clean(run)
     assert expect in run.err
+    assert run.err.startswith("Error: ") and len(run.err.splitlines()) == 1, run.err
+
+
+@pytest.mark.e2e
+def test_an_xks_proxy_with_a_bad_endpoint_url_is_refused_before_it_listens(cli):
+    cli.write("proxy.yaml", "uriPath: /kms/xks/v1\ncredentials:\n  - accessKeyId: AKIAXKSPROXYEXAMPLE2\n"
+                            "    secretAccessKey: {fromEnv: XKS_SECRET_ACCESS_KEY}\nkeys:\n  - id: k\n")
+    run = cli("sandbox", "xks-proxy", "serve", "--config", "proxy.yaml", "--hostname", "h", "--endpoint-url", "notaurl",
+              "--port", "0", timeout=30)
+    clean(run)
+    assert run.err == ("Error: --endpoint-url 'notaurl' is not a sandbox server's URL; use http://HOST:PORT, e.g. "
+                       "http://127.0.0.1:4566 (the address 'reconciler sandbox serve' prints)\n")
+    assert "listening" not in run.out
+
+
+def test_the_sandbox_refuses_to_seed_in_an_unknown_region(tmp_path):
+    from reconciler.sandbox.control import ClusterSeed, ControlError, EndpointServiceSeed, control_for
+    from reconciler.sandbox.embedded import EmbeddedSandbox
+
+    with EmbeddedSandbox(tmp_path / "sb"):
+        control = control_for(None, str(tmp_path / "sb"))
+        with pytest.raises(ControlError, match="region 'us-east1' is not one the sandbox emulates CloudHSM clusters in"):
+            control.seed_cluster(ClusterSeed(region="us-east1"))
+        with pytest.raises(ControlError, match="region 'xx' is not one the sandbox emulates VPC endpoint services in"):
+            control.seed_endpoint_service(EndpointServiceSeed(region="xx"))
 
 
 @pytest.mark.e2e
