@@ -113,7 +113,7 @@ def serve(host: str, port: int, sandbox_dir: str | None) -> None:
     try:
         server = SandboxServer(host, port, directory=str(directory))
     except OSError as exc:
-        fail(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port")
+        fail(_cannot_listen(host, port, exc))
     except SandboxStateError as exc:
         fail(str(exc))
     click.echo(f"KMS sandbox listening on {server.url}, serving the sandbox in {directory} (Ctrl-C stops it).")
@@ -126,6 +126,18 @@ def serve(host: str, port: int, sandbox_dir: str | None) -> None:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    """Why a server cannot listen on HOST:PORT, and which flag fixes it."""
+    import errno
+    import socket
+
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return (f"cannot listen on {host}:{port} ({reason}: not an address of this machine); choose another --host, "
+                "e.g. 127.0.0.1")
+    return f"cannot listen on {host}:{port} ({reason}); choose another --port"
 
 
 @sandbox.command(short_help="Move the emulator clock forward.")
@@ -295,7 +307,7 @@ def xks_proxy_serve(config_path: str, host: str, port: int, no_tls: bool, hostna
     try:
         server = serve_proxy(config, host=host, port=port, tls=not no_tls, hostname=hostname, ca=ca, start=False)
     except OSError as exc:
-        raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port") from None
+        raise UserError(_cannot_listen(host, port, exc)) from None
     info = server.info()
     if control is not None:
         control.register_xks_proxy(XksProxyRegistration(hostname=hostname, host=info.host, port=info.port,

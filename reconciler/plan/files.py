@@ -10,7 +10,7 @@ import stat
 from pathlib import Path
 
 from reconciler import __version__
-from reconciler.errors import RefusedError, UserError
+from reconciler.errors import RefusedError, UserError, why_not_written
 from reconciler.plan.fleet_model import FleetPlan, is_fleet_data
 from reconciler.plan.model import FORMAT_VERSION, Plan, plan_digest
 
@@ -40,7 +40,7 @@ def save_plan(plan: Plan, path: str) -> None:
             tmp.unlink()
         except OSError:
             pass
-        raise UserError(f"cannot write the plan to {path} ({exc.strerror or exc}); choose another --out path, "
+        raise UserError(f"cannot write the plan to {path} ({why_not_written(path, exc)}); choose another --out path, "
                         "e.g. plans/plan.json") from None
 
 

@@ -12,6 +12,7 @@ commands) saved and saving what it changed, so ``--sandbox`` and the server see 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from pathlib import Path
 from dataclasses import asdict, fields
@@ -114,13 +115,22 @@ class SandboxServer:
             with served.transaction(save=False):  # an unreadable state fails here, not per request
                 pass
             activate_host(served)
-        self._server = make_server(host_address, port, app, threaded=True)
+        # bound here, not by werkzeug: werkzeug prints an unknown host or a port in use and exits;
+        # here they are an OSError for the caller to report
+        listening = socket.socket(socket.AF_INET6 if ":" in host_address else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind((host_address, port))
+            listening.listen(128)
+            self._server = make_server(host_address, port, app, threaded=True, fd=listening.fileno())  # a dup
+        finally:
+            listening.close()
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         address, port = self._server.server_address[:2]
-        return f"http://{address}:{port}"
+        return f"http://[{address}]:{port}" if ":" in address else f"http://{address}:{port}"
 
     def serve_forever(self) -> None:
         self._server.serve_forever()

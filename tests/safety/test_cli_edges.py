@@ -159,6 +159,10 @@ def test_a_lone_surrogate_is_a_validation_problem(cli):
                                                               "installation of botocore knows, such as us-east-1 (did "
                                                               "you mean us-east-1?)"),
     (["sandbox", "seed-endpoint-service", "--region", "xx"], {}, "--region 'xx' must be an AWS region"),
+    (["plan", "--sandbox", "m", "--out", "m/pay.yaml/x.json"], {}, "cannot write the plan to m/pay.yaml/x.json "
+                                                                    "(m/pay.yaml is not a directory)"),
+    (["sandbox", "serve", "--host", "256.1.1.1", "--port", "0"], {}, "not an address of this machine); choose another "
+                                                                     "--host, e.g. 127.0.0.1"),
 ])
 def test_bad_values_are_one_line(cli, args, env, expect):
     run = cli(*args, env=env)
@@ -236,3 +240,16 @@ def test_seed_cluster_twice_gives_two_clusters_and_a_taken_id_is_left_alone(cli)
     again = cli("sandbox", "seed-cluster", "--cluster-id", first.out.strip())
     clean(again, 0)  # idempotent, like mkdir -p: the cluster (and its certificates) stay as they were
     assert "exists already; it was left as it is" in again.err
+
+
+@pytest.mark.e2e
+def test_serve_on_a_port_in_use_is_one_line(cli):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        run = cli("sandbox", "serve", "--port", port, timeout=30)
+    clean(run)
+    assert run.err == f"Error: cannot listen on 127.0.0.1:{port} (Address already in use); choose another --port\n"
