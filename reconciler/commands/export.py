@@ -27,7 +27,7 @@ from reconciler.errors import UserError
                    "spec.region, and --out writes them under ACCOUNT/REGION/.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
               help="A reconciler.yaml saying how to reach the --target accounts (default: the credential chain).")
-@connection_options
+@connection_options(region_help="AWS region to export (else AWS_REGION, AWS_DEFAULT_REGION).")
 @user_errors
 def export(out_dir, stores, force, statefile, targets, config_path, profile, region, endpoint_url, sandbox,
            sandbox_dir) -> None:
@@ -58,6 +58,10 @@ def export(out_dir, stores, force, statefile, targets, config_path, profile, reg
         for note in found.notes:
             click.echo(f"Note: {note}", err=True)
     else:
+        from reconciler.aws.connection import env_region
+
+        if not (region or env_region() or sandbox):  # no manifests here to give a spec.region
+            raise UserError("no AWS region: pass --region (the region to export) or set AWS_REGION")
         target = make_target(profile, region, endpoint_url, sandbox, sandbox_dir)
         _, live = read_declared_and_live(target, [])
     result = build_export(live, stores=list(stores) or None, with_files=bool(out_dir), source=source)

@@ -280,3 +280,10 @@ def test_write_export_failure_removes_what_it_wrote(tmp_path, monkeypatch):
     written = write_export(_export(), tmp_path, force=True)
     assert [p.read_text() for p in written] == ["a: 1\n", "cert\n", "b: 1\n"]
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.crt", "a.yaml", "b.yaml", "certs", "sub"]
+
+
+def test_export_without_a_region_names_the_flag_not_manifests(sb: Sandbox):
+    """export reads no manifests: no region is --region or AWS_REGION, not 'spec.region'."""
+    run = sb.run("export", "--endpoint-url", "http://127.0.0.1:9", env={"AWS_REGION": None, "AWS_DEFAULT_REGION": None})
+    assert run.code == 1 and "pass --region (the region to export) or set AWS_REGION" in run.err, run.err
+    assert "spec.region" not in run.err

@@ -62,11 +62,17 @@ def next_step(*words: str, args: Sequence[str] = ()) -> str:
     return shlex.join(["reconciler", *words, *(f"./{a}" if a.startswith("-") else a for a in args)])
 
 
-def connection_options(func: Callable) -> Callable:
+def connection_options(func: Callable | None = None, *,
+                       region_help: str = "AWS region (else AWS_REGION, AWS_DEFAULT_REGION, or the manifests' "
+                                          "spec.region).") -> Any:
+    """The connection flags; ``@connection_options``, or ``@connection_options(region_help=...)`` for
+    a command whose region does not come from manifests."""
+    if func is None:
+        return lambda f: connection_options(f, region_help=region_help)
     options = [
         click.option("--profile", envvar="AWS_PROFILE", show_envvar=True,
                      help="AWS profile (default: the standard boto3 chain)."),
-        click.option("--region", help="AWS region (else AWS_REGION, AWS_DEFAULT_REGION, or the manifests' spec.region)."),
+        click.option("--region", help=region_help),
         click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL_KMS", show_envvar=True,
                      help="KMS endpoint, e.g. a running 'reconciler sandbox serve'."),
         click.option("--sandbox", is_flag=True, help="Use the embedded KMS emulator instead of AWS (no credentials needed)."),
