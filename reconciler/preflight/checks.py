@@ -87,12 +87,29 @@ def client(subject: Subject, route: Route, timeout: float = MEASURE_TIMEOUT_SECO
                      timeout=timeout, ca_pem=route.ca_pem, connect_to=(route.host, route.port))
 
 
+def as_kms_sees(call: Any, first: Any) -> Any:
+    """``first``, the result of ``call()``, as KMS would see it: an answer slower than KMS's 250 ms
+    is, to KMS, a timeout, whatever it said (the emulator gives up the same way). One slow call may
+    be a blip: it counts when the median of :data:`LATENCY_SAMPLES` calls is over the limit too."""
+    from reconciler.sandbox.xks_proxy.outcomes import KMS_TIMEOUT_MS
+    from reconciler.sandbox.xks_proxy.results import CallResult, Timeout
+
+    if first.elapsed_ms <= KMS_TIMEOUT_MS:
+        return first
+    samples = [first.elapsed_ms] + [call().elapsed_ms for _ in range(LATENCY_SAMPLES - 1)]
+    median = statistics.median(samples)
+    if median <= KMS_TIMEOUT_MS:
+        return first
+    return CallResult(None, Timeout(f"it answers in {median:.0f} ms (median of {len(samples)} calls), after KMS "
+                                    f"gives up ({KMS_TIMEOUT_MS} ms)"), first.elapsed_ms)
+
+
 def check_health(subject: Subject, route: Route) -> tuple[list[PreflightCheck], bool]:
     """Health with the manifest's credential, the EKM fleet, and latency; (results, go on)."""
     from reconciler.sandbox.xks_proxy.outcomes import KMS_TIMEOUT_MS, connection_error_code, store_exception
 
     proxy = client(subject, route)
-    first = proxy.health()
+    first = as_kms_sees(proxy.health, proxy.health())
     name = "credential" if subject.rotation else "health"
     who = f"accessKeyId {subject.access_key_id}"
     if not first.ok:
@@ -139,7 +156,7 @@ def check_keys(subject: Subject, route: Route) -> list[PreflightCheck]:
     proxy = client(subject, route)
     results = []
     for xks_key_id, creating in subject.keys:
-        result = proxy.metadata(xks_key_id)
+        result = as_kms_sees(lambda: proxy.metadata(xks_key_id), proxy.metadata(xks_key_id))
         exception = key_exception(result)
         if exception is None:
             meta = result.value
