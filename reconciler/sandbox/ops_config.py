@@ -51,7 +51,8 @@ def put_key_policy(response: Any, params: dict[str, Any]) -> dict[str, Any]:
 def list_key_policies(response: Any, params: dict[str, Any]) -> dict[str, Any]:
     find_key(response, params["KeyId"], aliases=False)
     page, next_marker = paging.paginate(
-        ["default"], lambda n: n, kind="ListKeyPolicies", limit=params.get("Limit") or 100, marker=params.get("Marker")
+        ["default"], lambda n: n, kind="ListKeyPolicies", limit=params.get("Limit") or 100, marker=params.get("Marker"),
+        params=params,
     )
     return paging.page_result("PolicyNames", page, next_marker)
 
@@ -120,7 +121,7 @@ def list_key_rotations(response: Any, params: dict[str, Any]) -> dict[str, Any]:
     key = _rotatable(response, params["KeyId"], "ListKeyRotations")
     page, next_marker = paging.paginate(
         list(key.rotations), lambda r: str(r.get("RotationDate")), kind="ListKeyRotations",
-        limit=params.get("Limit") or 100, marker=params.get("Marker"),
+        limit=params.get("Limit") or 100, marker=params.get("Marker"), params=params,
     )
     rotations = [{"KeyId": key.id, "RotationDate": r.get("RotationDate"), "RotationType": r.get("RotationType")} for r in page]
     return paging.page_result("Rotations", rotations, next_marker)

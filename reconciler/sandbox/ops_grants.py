@@ -57,7 +57,8 @@ def list_grants(response: Any, params: dict[str, Any]) -> dict[str, Any]:
         and params.get("GranteePrincipal", params.get("GranteeServicePrincipal")) in (None, g.grantee_principal)
     ]
     page, next_marker = paging.paginate(
-        grants, lambda g: g.id, kind="ListGrants", limit=_limit(params), marker=params.get("Marker")
+        grants, lambda g: g.id, kind="ListGrants", limit=_limit(params), marker=params.get("Marker"),
+        params=params,
     )
     return paging.page_result("Grants", [_entry(response, g, key.arn) for g in page], next_marker)
 
@@ -79,7 +80,8 @@ def list_retirable_grants(response: Any, params: dict[str, Any]) -> dict[str, An
         if g.retiring_principal == principal
     ]
     page, next_marker = paging.paginate(
-        found, lambda pair: pair[0].id, kind="ListRetirableGrants", limit=_limit(params), marker=params.get("Marker")
+        found, lambda pair: pair[0].id, kind="ListRetirableGrants", limit=_limit(params), marker=params.get("Marker"),
+        params=params,
     )
     return paging.page_result("Grants", [_entry(response, g, arn) for g, arn in page], next_marker)
 

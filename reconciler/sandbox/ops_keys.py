@@ -133,7 +133,8 @@ def list_aliases(response: Any, params: dict[str, Any]) -> dict[str, Any]:
     if params.get("KeyId") is not None:
         aliases = moto(response, "list_aliases")["Aliases"]
         page, next_marker = paging.paginate(
-            aliases, lambda a: a["AliasName"], kind="ListAliases", limit=limit, marker=params.get("Marker")
+            aliases, lambda a: a["AliasName"], kind="ListAliases", limit=limit, marker=params.get("Marker"),
+            params=params,
         )
     else:
         page, next_marker = _alias_page(response, limit, params.get("Marker"))
@@ -173,7 +174,8 @@ def list_resource_tags(response: Any, params: dict[str, Any]) -> dict[str, Any]:
     key = find_key(response, params["KeyId"], aliases=False)
     tags = backend_of(response).list_resource_tags(key.id)["Tags"]
     page, next_marker = paging.paginate(
-        tags, lambda t: t["TagKey"], kind="ListResourceTags", limit=limit, marker=params.get("Marker")
+        tags, lambda t: t["TagKey"], kind="ListResourceTags", limit=limit, marker=params.get("Marker"),
+        params=params,
     )
     return paging.page_result("Tags", page, next_marker)
 

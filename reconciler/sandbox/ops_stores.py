@@ -55,7 +55,7 @@ def describe_custom_key_stores(response: Any, params: dict[str, Any]) -> dict[st
     )
     page, next_marker = paging.paginate(
         found, lambda s: s.id, kind="DescribeCustomKeyStores", limit=params.get("Limit") or 1000,
-        marker=params.get("Marker"),
+        marker=params.get("Marker"), params=params,
     )
     return paging.page_result("CustomKeyStores", [s.to_entry() for s in page], next_marker)
 

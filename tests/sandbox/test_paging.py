@@ -166,3 +166,22 @@ def test_a_marker_of_another_list_is_invalid(kms):
     marker = kms.list_keys(Limit=1)["NextMarker"]
     with kms_error("InvalidMarkerException"):
         kms.list_resource_tags(KeyId=key_id, Marker=marker)
+
+
+def test_a_marker_of_the_same_operation_for_another_key_or_store_is_invalid(kms):
+    """Marker: "Set it to the value of NextMarker from the truncated response you just received":
+    a marker of another key's tags was applied to this key's (its first tags silently skipped), and
+    one of the unfiltered store list to a filtered call (no store, no error)."""
+    first, other = _tagged_key(kms, 5), _tagged_key(kms, 5)
+    marker = kms.list_resource_tags(KeyId=first, Limit=3)["NextMarker"]
+    with kms_error("InvalidMarkerException"):
+        kms.list_resource_tags(KeyId=other, Marker=marker)
+    assert [t["TagKey"] for t in kms.list_resource_tags(KeyId=first, Marker=marker)["Tags"]] == ["k03", "k04"]
+
+    ids = [kms.create_custom_key_store(**xks_params(f"s{i}", endpoint=f"https://p{i}.example.com"))["CustomKeyStoreId"]
+           for i in range(2)]
+    marker = kms.describe_custom_key_stores(Limit=1)["NextMarker"]
+    with kms_error("InvalidMarkerException"):
+        kms.describe_custom_key_stores(CustomKeyStoreId=ids[0], Marker=marker)
+    with kms_error("InvalidMarkerException"):
+        kms.list_aliases(KeyId=first, Marker=kms.list_aliases(Limit=1)["NextMarker"])
