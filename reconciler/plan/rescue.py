@@ -28,8 +28,21 @@ def rescue_hint(store: DesiredStore | None, key: LiveKey, region: str, where: di
     else:
         command = aws_cli(["kms", "cancel-key-deletion", "--key-id", key.key_id], region, where)
         return f"{command} (no alias: a CloudHSM key is declared by its alias)"
+    if store is not None and store.state == "present" and _declared(store, key):
+        # the manifest names it already, yet the plan does not take this key for it (it is refused:
+        # two declarations on one key, or a candidate the tool does not guess at): declaring it again
+        # changes nothing, so the rescue is by hand
+        command = aws_cli(["kms", "cancel-key-deletion", "--key-id", key.key_id], region, where)
+        return (f"{command}: the manifest declares {declare}{in_file} already, but the plan does not take this key "
+                "for it (see its refusals); then settle what the refusal names and plan again")
     state = "set spec.state: present and " if store is not None and store.state == "absent" else ""
     return f"{state}declare the key under spec.keys ({declare}){in_file}, then apply"
+
+
+def _declared(store: DesiredStore, key: LiveKey) -> bool:
+    if key.xks_key_id:
+        return any(k.xks_key_id == key.xks_key_id for k in store.keys)
+    return any(k.alias in key.aliases for k in store.keys if k.alias)
 
 
 def schedules(desired: DesiredState, live: LiveState, steps: tuple[Step, ...], now: datetime,
@@ -57,7 +70,8 @@ def schedules(desired: DesiredState, live: LiveState, steps: tuple[Step, ...], n
                           for s in mine)
             keys.append({"key": label(key), "keyId": key.key_id, "deletionDate": iso(ceil_seconds(date)),
                          "scheduled": not planned, "rescuedByThisPlan": rescued,
-                         "rescue": rescue_hint(want, key, live.region, where)})
+                         "rescue": ("this plan rescues it (cancel_key_deletion)" if rescued
+                                    else rescue_hint(want, key, live.region, where))})
         if not keys and not (want.state == "absent" and want.quarantine_days and have.keys):
             continue
         entry: dict[str, Any] = {"store": name, "today": iso(now), "keys": keys}

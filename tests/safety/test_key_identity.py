@@ -80,6 +80,25 @@ def test_tagged_key_pending_deletion_without_the_alias_is_refused_not_rescued():
     assert refused[0].message.index("aws kms cancel-key-deletion") < refused[0].message.index("create-alias")
 
 
+def test_the_rescue_of_a_pending_key_that_two_declarations_name_is_by_hand_not_declare_it_again():
+    """K holds alias/app and alias/reports, both declared, and is pending deletion. Both are refused,
+    so the plan rescues nothing; the rescue window must not advise declaring what is declared (a
+    no-op while the date runs out): it gives the cancel-key-deletion command."""
+    from reconciler.plan.desired import DesiredState
+    from reconciler.plan.rescue import schedules
+
+    store = hsm_store("alias/app", "alias/reports", source="m/hsm.yaml:1:1")
+    state = hsm_live(hsm_key(1, "PendingDeletion", aliases=("alias/app", "alias/reports"),
+                             deletion_date=NOW + timedelta(days=5)))
+    steps, findings = plan(store, state=state)
+    assert steps == () and len([f for f in findings if f.kind == "refused"]) == 2
+    [entry] = schedules(DesiredState(region=REGION, stores=(store,)), state, steps, NOW)
+    [key] = entry["keys"]
+    assert not key["rescuedByThisPlan"]
+    assert key["rescue"].startswith("aws kms cancel-key-deletion --key-id k-1")
+    assert "declares alias: alias/app in m/hsm.yaml already" in key["rescue"]
+
+
 def test_one_key_holding_the_aliases_of_two_declared_keys_is_refused_for_both_never_rewritten():
     """alias/reports moved by hand onto the key of alias/app: matching that key to both
     declarations would make each plan rewrite it to the other's settings, forever. Both refused;
