@@ -35,13 +35,17 @@ class Event(TypedDict, total=False):
     """One apply event, as ``reconciler apply --format json`` prints it and the journal records it
     (docs/schemas/apply-event.schema.json)."""
 
-    event: Literal["run-start", "start", "wait", "ok", "failed", "skipped", "deferred", "run-end"]
+    event: Literal["run-start", "start", "wait", "ok", "failed", "skipped", "deferred", "run-end", "target-end"]
     time: str
     run: str
     step: str
     action: str
     store: str
     message: str
+    account: str  # run-start
+    region: str  # run-start
+    target: str  # target-end: ACCOUNT/REGION
+    exitCode: int  # target-end
 
 
 @dataclass
@@ -146,7 +150,8 @@ def apply(plan_or_paths, *, target: Target, targets: Sequence[str] = (), allow_d
     1 and a ``failed`` event. A fleet (a :class:`~reconciler.plan.fleet_model.FleetPlan`, a
     reconciler.yaml beside the manifests, or ``targets``) is applied as ``reconciler apply`` applies
     it: every target at once, ``exit_code`` 1 when any failed; each target's events follow its
-    ``run-start``, which names its ``account`` and ``region``."""
+    ``run-start``, which names its ``account`` and ``region``, and end with a ``target-end`` event
+    (``target``, its ``exitCode``, and the ``message`` that says why it failed or was refused)."""
     from reconciler.apply.fleet import fleet_config_of, run_fleet_apply
     from reconciler.apply.run import ApplyRequest, run_apply
 

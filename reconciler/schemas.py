@@ -193,6 +193,8 @@ EVENTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "failed": (_OUTCOME, ("step", "action", "store", "message")),
     "skipped": ({**_STEP, "message": "string"}, ("step", "action", "store", "message")),
     "deferred": (_OUTCOME, ("step", "action", "store", "message")),
+    "target-end": ({"target": "string", "exitCode": "integer", "message": ["string", "null"]},
+                   ("target", "exitCode")),
     "run-end": ({"ok": "integer", "failed": "integer", "skipped": "integer", "deferred": "integer",
                  "rerunAfter": ["string", "null"], "finishAfter": "string", "interrupted": "boolean"},
                 ("ok", "failed", "skipped", "deferred", "rerunAfter")),

@@ -14,11 +14,13 @@ goes to a journal of its own (``plans/journal.jsonl`` -> ``plans/journal.ACCOUNT
 from __future__ import annotations
 
 import io
+import json
 import sys
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -33,7 +35,14 @@ from reconciler.apply.guards import (
     check_target,
     preflight_secrets,
 )
-from reconciler.apply.run import ApplyRequest, _note_interrupted_run, apply_lock, execute_plan, rescues_only
+from reconciler.apply.run import (
+    ApplyRequest,
+    _note_interrupted_run,
+    apply_lock,
+    execute_plan,
+    refused_changes,
+    rescues_only,
+)
 from reconciler.apply.signals import Stop, signals_stop
 from reconciler.aws.reach import Reach
 from reconciler.display import printable
@@ -144,8 +153,9 @@ def run_fleet_apply(request: ApplyRequest, config, *, print_plan: Callable[[Any,
         for section in sections:  # refuse destruction before any target starts
             if section.plan is not None:
                 check_destroy(section.plan, request.allow_destroy)
-        if not any(s.plan and s.plan.steps for s in sections) and not any(s.error for s in sections):
-            print("No changes. The live state matches the manifests.", file=out)
+        if not any(s.plan and (s.plan.steps or s.plan.refusals) for s in sections) and not any(s.error for s in sections):
+            if request.fmt == "text":
+                print("No changes. The live state matches the manifests.", file=out)
             return 0
         if not saved and not request.auto_approve:
             if not request.stdin_isatty():
@@ -172,6 +182,10 @@ def run_fleet_apply(request: ApplyRequest, config, *, print_plan: Callable[[Any,
                 out.write(outcome.output)
                 if outcome.message and request.fmt == "text":
                     print(printable(f"✗ {section.id}: {outcome.message}"), file=out)
+                if request.fmt == "json":  # how the target ended, and why, with its events
+                    print(json.dumps({"time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                                      "event": "target-end", "target": section.id, "exitCode": outcome.code,
+                                      "message": outcome.message or None}), file=out)
                 out.flush()
             return outcome
 
@@ -229,24 +243,24 @@ def _apply_section(request: ApplyRequest, reach: Reach, config, section: Section
         live = read_live_state(conn, desired)
         check_live_unchanged(plan, live, since)
         check_saved_steps(plan, plan_path, desired, live)
-        refused = bool(plan.refusals)
-        if refused:  # only the rescues of keys pending deletion run (reconciler.apply.run.rescues_only)
+        refusals = plan.refusals
+        if refusals:  # only the rescues of keys pending deletion run (reconciler.apply.run.rescues_only)
             plan = rescues_only(plan)
             if plan is None:
-                raise RefusedError("the plan refuses some changes in this target (listed above); fix the manifests")
+                raise RefusedError(f"{refused_changes(refusals)}; fix the manifests")
         if not plan.steps:
-            print("No changes. The live state matches the manifests.", file=out)
+            if request.fmt == "text":
+                print("No changes. The live state matches the manifests.", file=out)
             return TargetOutcome(section.id, 0)
         check_plan_invariants(plan, desired)
-        if not refused:
+        if not refusals:
             check_preflight(plan, request.skip_preflight)
         check_account(conn, desired, plan)
         preflight_secrets(plan, desired)
         stop.check()
-        code = execute_plan(target_request, conn, plan, desired, paths, out, stop, run_id)
-    if refused:
-        return TargetOutcome(section.id, 1, "the plan refuses some changes in this target (listed above); its "
-                                            "rescues ran, nothing else: fix the manifests")
+        code = execute_plan(target_request, conn, plan, desired, paths, out, stop, run_id, partial=bool(refusals))
+    if refusals:
+        return TargetOutcome(section.id, 1, f"{refused_changes(refusals)}; only its rescues ran: fix the manifests")
     return TargetOutcome(section.id, code, "a step failed (above)" if code == 1 else "")
 
 

@@ -184,13 +184,13 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
                 plan = annotate(plan, desired, conn=conn)
             if request.fmt == "text":
                 print_plan(plan, "text")
-        refused = bool(plan.refusals)
-        if refused:  # nothing runs, except the rescues of keys pending deletion (see rescues_only)
+        refusals = plan.refusals
+        if refusals:  # nothing runs, except the rescues of keys pending deletion (see rescues_only)
             plan = rescues_only(plan)
             if plan is None:
-                raise RefusedError("the plan refuses some changes (listed above); fix the manifests, then apply")
-            print(f"The plan refuses some changes (listed above). Only its {len(plan.steps)} rescue(s) of keys "
-                  "pending deletion run now: their deletion dates do not wait for the manifests to be fixed.",
+                raise RefusedError(f"{refused_changes(refusals)}; fix the manifests, then apply")
+            print(printable(f"{refused_changes(refusals)}. Only its {len(plan.steps)} rescue(s) of keys pending "
+                            "deletion run now: their deletion dates do not wait for the manifests to be fixed."),
                   file=out if request.fmt == "text" else sys.stderr)
         if not plan.steps:
             if request.fmt == "text" and saved:
@@ -198,7 +198,7 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
             return 0
         check_plan_invariants(plan, desired)
         check_destroy(plan, request.allow_destroy)
-        if not refused:  # a rescue makes KMS call no proxy
+        if not refusals:  # a rescue makes KMS call no proxy
             check_preflight(plan, request.skip_preflight)
         if not saved and not request.auto_approve:
             if not request.stdin_isatty():
@@ -213,11 +213,18 @@ def run_apply(request: ApplyRequest, *, print_plan: Callable[[Plan, str], None],
         check_account(conn, desired, plan)
         preflight_secrets(plan, desired)
         stop.check()
-        code = execute_plan(request, conn, plan, desired, paths, out, stop, run_id)
-    if refused:
-        raise RefusedError("the plan refuses some changes (listed above); its rescues ran (exit "
-                           f"{code} for them), nothing else: fix the manifests, then apply")
+        code = execute_plan(request, conn, plan, desired, paths, out, stop, run_id, partial=bool(refusals))
+    if refusals:
+        raise RefusedError(f"{refused_changes(refusals)}; only its rescues ran"
+                           f"{' (one failed, above)' if code == 1 else ''}: fix the manifests, then apply")
     return code
+
+
+def refused_changes(refusals: tuple) -> str:
+    """What a plan refuses, named (a saved plan's refusals are not printed above the error)."""
+    named = "; ".join(f"{f.store}{'/' + f.key if f.key else ''}: {f.message}" for f in refusals[:3])
+    more = f"; and {len(refusals) - 3} more" if len(refusals) > 3 else ""
+    return f"the plan refuses {len(refusals)} change(s) ({named}{more})"
 
 
 def rescues_only(plan: Plan) -> Plan | None:
@@ -233,8 +240,9 @@ def rescues_only(plan: Plan) -> Plan | None:
 
 
 def execute_plan(request: ApplyRequest, conn: Connection, plan: Plan, desired, paths: list[str], out: Any,
-                 stop: Stop, run_id: str) -> int:
-    """Run a checked plan's steps, report on ``out``, return the exit code (0, 1 or 2)."""
+                 stop: Stop, run_id: str, partial: bool = False) -> int:
+    """Run a checked plan's steps, report on ``out``, return the exit code (0, 1 or 2); ``partial``:
+    the steps are only part of the plan (its rescues), so success is not convergence."""
     from reconciler.apply.executor import Executor, ExecutorOptions, Redactor
     from reconciler.apply.journal import Journal
     from reconciler.apply.progress import Progress
@@ -281,7 +289,8 @@ def execute_plan(request: ApplyRequest, conn: Connection, plan: Plan, desired, p
             print(printable(message), file=out)
         return 2
     if request.fmt == "text":
-        print("Converged: the live state matches the manifests.", file=out)
+        print("Rescued: the keys' deletion is cancelled; the rest waits for a plan without refusals." if partial
+              else "Converged: the live state matches the manifests.", file=out)
     return 0
 
 

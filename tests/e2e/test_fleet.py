@@ -133,6 +133,15 @@ def test_a_target_whose_role_cannot_be_assumed_fails_alone_while_the_others_conv
     assert applied.out.count(": converged") == 4
     assert set(live(cli, A, EAST)) == {"xks-main"} and set(live(cli, B, WEST)) == {"xks-main"}
 
+    # as JSON (and so through reconciler.api) each target ends with a target-end event saying why;
+    # stdout holds JSON lines only
+    again = cli("apply", "--sandbox", "--auto-approve", "--format", "json", "m")
+    assert again.code == 1, again.both
+    events = [json.loads(line) for line in again.out.splitlines()]
+    ends = {e["target"]: e for e in events if e["event"] == "target-end"}
+    assert ends[f"{C}/{EAST}"]["exitCode"] == 1 and "cannot assume" in ends[f"{C}/{EAST}"]["message"]
+    assert ends[f"{A}/{EAST}"] == {**ends[f"{A}/{EAST}"], "exitCode": 0, "message": None}
+
 
 def test_an_external_id_other_than_the_roles_is_refused(cli):
     fleet(cli)

@@ -130,8 +130,10 @@ def test_a_refusal_elsewhere_does_not_hold_back_the_rescue_of_keys_pending_delet
 
     run = cli("apply", "--sandbox", "--auto-approve", "--allow-destroy", "m")
     assert run.code == 1, run.both
-    assert "Only its 2 rescue(s) of keys pending deletion run now" in run.out
-    assert "its rescues ran" in run.err and "Traceback" not in run.both
+    assert "the plan refuses 1 change(s) (ghost: " in run.out and "Only its 2 rescue(s) of keys pending deletion run now" in run.out
+    assert "Rescued: the keys' deletion is cancelled" in run.out and "Converged" not in run.out
+    assert "the plan refuses 1 change(s) (ghost: " in run.err and "only its rescues ran" in run.err
+    assert "Traceback" not in run.both
     with cli.kms() as kms:
         assert {kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] for k in keys} == {"Disabled"}  # rescued
         assert "ghost" in {s["CustomKeyStoreName"] for s in kms.describe_custom_key_stores()["CustomKeyStores"]}
