@@ -140,10 +140,25 @@ def _deletion_days(path: Path) -> tuple[int, int]:
     return deletion.quarantineDays, deletion.pendingWindowDays
 
 
+def _check_decommission_choice(path: Path) -> None:
+    """Before anything runs: the manifest to decommission must be a valid one of a store the demo
+    creates (not one already absent)."""
+    from reconciler.manifest.loader import load
+
+    loaded = load([path])
+    if not loaded.manifests or loaded.problems:
+        raise click.ClickException(f"--decommission {path.name}: not a valid manifest ({loaded.problems[0]})"
+                                   if loaded.problems else f"--decommission {path.name}: no manifest in the file")
+    if len(loaded.manifests) != 1 or getattr(loaded.manifests[0].model.spec.state, "value",
+                                             loaded.manifests[0].model.spec.state) != "present":
+        raise click.ClickException(f"--decommission {path.name}: choose the manifest of one store the demo creates "
+                                   "(state: present), e.g. payments-xks.yaml")
+
+
 def set_state_absent(path: Path) -> None:
     text = path.read_text()
-    if re.search(r"^\s*state:\s*present\s*$", text, flags=re.M):
-        text = re.sub(r"^(\s*)state:\s*present\s*$", r"\1state: absent", text, count=1, flags=re.M)
+    if re.search(r"^\s*state:", text, flags=re.M):  # whatever it says, and a comment after it
+        text = re.sub(r"^(\s*)state:.*$", r"\1state: absent", text, count=1, flags=re.M)
     else:
         text = re.sub(r"^(\s*)type:", r"\1state: absent\n\1type:", text, count=1, flags=re.M)
     path.write_text(text)
@@ -297,4 +312,5 @@ def demo(source: Path, workspace: Path | None, store_file: str) -> None:
     if not (source / store_file).is_file():
         raise click.ClickException(f"{source / store_file} not found; pass --decommission with a manifest of "
                                    f"{source}")
+    _check_decommission_choice(source / store_file)
     run_demo(source, workspace, store_file, click.get_current_context().find_root().command)

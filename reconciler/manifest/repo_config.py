@@ -137,7 +137,9 @@ def _parse(path: Path) -> tuple[Any, list[Problem]]:
         root = loader.get_single_node()
         if root is None:
             return None, []
-        bad = node_problems(root)
+        bad = node_problems(root) + [(node, "merge keys (<<) are not allowed here: they can give an account a second "
+                                             "entry that silently wins; write each entry out")
+                                     for node in _merge_keys(root)]
         if bad:
             return None, [at(node, message) for node, message in bad]
         check_expansion(root, limit=10_000)
@@ -159,6 +161,25 @@ def _parse(path: Path) -> tuple[Any, list[Problem]]:
         placed.append(at(found.key if on_key and found.key is not None and found.complete else found.value,
                          message))
     return data, sorted(placed, key=lambda p: (p.line or 0, p.col or 0))
+
+
+def _merge_keys(root: Any) -> list[Any]:
+    from yaml.nodes import MappingNode, SequenceNode
+
+    found, stack, seen = [], [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                if key.tag == "tag:yaml.org,2002:merge":
+                    found.append(key)
+                stack.extend((key, value))
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+    return found
 
 
 def config_problems(data: Any) -> list[tuple[tuple[str, ...], str, bool]]:

@@ -88,3 +88,24 @@ def test_demo_decommissions_any_example_with_its_own_quarantine_and_waiting_peri
         found = proc.stdout.find(milestone, position)
         assert found >= 0, f"missing, or out of order: {milestone!r}"
         position = found + len(milestone)
+
+
+def test_demo_refuses_a_decommission_choice_it_cannot_tell_before_it_starts(tmp_path: Path):
+    env = clean_env("GITHUB_")
+    proc = subprocess.run([sys.executable, "-m", "reconciler", "demo", "--workspace", str(tmp_path / "ws"),
+                           "--decommission", "decommission/legacy-xks.yaml"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1 and "choose the manifest of one store the demo creates" in proc.stderr
+    assert not (tmp_path / "ws").exists() and "Traceback" not in proc.stderr
+
+
+def test_set_state_absent_replaces_a_state_line_with_a_comment():
+    """(it inserted a second state: line, a duplicate key, when the line had a comment)"""
+    from reconciler.commands.demo import set_state_absent
+
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.yaml"
+        path.write_text("spec:\n  state: present   # keep it\n  type: EXTERNAL_KEY_STORE\n")
+        set_state_absent(path)
+        assert path.read_text() == "spec:\n  state: absent\n  type: EXTERNAL_KEY_STORE\n"

@@ -234,6 +234,11 @@ def test_validate_checks_reconciler_yaml_given_or_found_beside_the_manifests(cli
     assert f"m/reconciler.yaml:3:3: duplicate key '{A}' (first at line 2)" in dup.err
     assert f"m/reconciler.yaml:4:20: accounts.{B}.colour: unknown field" in dup.err
     assert cli("plan", "--sandbox", "m").code == 1
+    # a merge key could give an account a second entry that wins silently: refused too
+    cli.write("m/reconciler.yaml", f'accounts: {{"{A}": {{roleArn: "arn:aws:iam::{A}:role/prod"}}, '
+                                   f'<<: {{"{A}": {{profile: staging}}}}}}\n')
+    merged = cli("validate", "m")
+    assert merged.code == 1 and "merge keys (<<) are not allowed here" in merged.err, merged.both
     cli.write("m/reconciler.yaml", "accounts: [\n")
     broken = cli("validate", "m")
     assert broken.code == 1 and "m/reconciler.yaml:2:1: not valid YAML" in broken.err, broken.both
