@@ -50,7 +50,8 @@ def sandbox_target(func: Callable) -> Callable:
 def init(paths: tuple[str, ...], env_file: str | None, endpoint_url: str | None, sandbox_dir: str | None) -> None:
     """Make the sandbox ready for manifests (PATHS, default: manifests): create the CloudHSM
     clusters and VPC endpoint services they name, and write an env file with sandbox-only values
-    for their {fromEnv: NAME} secrets, to load with '.'. Running it again changes nothing."""
+    for their {fromEnv: NAME} secrets, to load with '.'. Running it again creates nothing twice (an
+    existing VPC endpoint service is set up again as the manifests need it)."""
     from reconciler.manifest.secrets import SecretError
     from reconciler.sandbox import fixtures
     from reconciler.sandbox.embedded import sandbox_dir as resolve_dir, unusable_directory

@@ -113,7 +113,9 @@ class CertificateAuthority:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(ca.key_pem)
-        cert_file.write_bytes(ca.cert_pem)
+        fd = os.open(cert_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the sandbox's files are private
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(ca.cert_pem)
         return ca
 
     def issue(self, hostnames: Sequence[str] = DEFAULT_HOSTNAMES, *, days: int = 365,
