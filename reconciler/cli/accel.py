@@ -399,6 +399,7 @@ def _child(conn: socket.socket, fds: list[int], length: int) -> None:
         os.environ.update(job["env"])
         sys.argv = ["reconciler", *job["argv"]]
         conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        _fresh_randomness()
         _die_with_the_caller(conn)
         code = _run_command(job["argv"])
     finally:
@@ -409,6 +410,19 @@ def _child(conn: socket.socket, fds: list[int], length: int) -> None:
         except Exception:  # noqa: BLE001
             pass
         os._exit(code)
+
+
+def _fresh_randomness() -> None:
+    """A forked child inherits the server's random generators in the state they had: every command
+    would draw the same sequence, and moto draws the emulator's key ids from its generator, so a
+    command could make a key whose id an earlier command's key has (and replace it). Each child
+    seeds them afresh from the OS, as a process of its own does."""
+    import random
+
+    random.seed()
+    moto_random = sys.modules.get("moto.moto_api._internal")
+    if moto_random is not None and hasattr(moto_random, "mock_random"):
+        moto_random.mock_random.seed()
 
 
 def _run_command(argv: list[str]) -> int:

@@ -80,6 +80,25 @@ def test_commands_run_by_the_server_behave_as_in_their_own_process(tmp_path, soc
     assert piped.stdout.startswith("Region us-east-1")
 
 
+def test_each_command_the_server_runs_draws_its_own_key_ids(tmp_path, sockets):
+    """The children of the server inherited its random generators: the same manifests applied in two
+    sandboxes got the same key ids, and a command re-run after a kill made keys with the ids of the
+    keys the killed one had made, replacing them in the emulator. Each child now seeds them afresh."""
+    ids = []
+    for name in ("one", "two"):
+        cli = accelerated(tmp_path / name, sockets)
+        cli.workdir.mkdir()
+        cli.write("m/payments.yaml", xks_manifest())
+        if name == "one":
+            assert cli("plan", "--sandbox", "m").code == 2  # starts the server
+            wait_for_server(sockets)
+        applied = cli("apply", "--sandbox", "--auto-approve", "--format", "json", "m")
+        assert applied.code == 0, applied.both
+        ids.append({e["message"].split()[-1] for e in map(json.loads, applied.out.splitlines())
+                    if e.get("event") == "ok" and e.get("action") == "create_key"})
+    assert len(ids[0]) == len(ids[1]) == 2 and not ids[0] & ids[1], ids
+
+
 def test_the_caller_hands_the_server_its_command_and_streams(tmp_path, sockets, monkeypatch):
     """What goes over the socket: a stand-in server receives the arguments, the working directory,
     the environment and three file descriptors, and its answer is the caller's exit code."""
