@@ -6,7 +6,8 @@ signed. In order, it
 
 1. counts the call (:data:`call_stats`),
 2. sleeps ``faults.latency_ms`` of real time outside the host bracket,
-3. applies the per-operation request quotas (token buckets on real monotonic time),
+3. applies the per-operation request quotas (token buckets on real monotonic time plus the time the
+   emulator clock was moved forward),
    ``faults.throttle_rate`` (ThrottlingException) and ``faults.error_rate``
    (KMSInternalException) before any effect,
 4. reads the input and checks it against the API model (SerializationException,
@@ -91,7 +92,10 @@ call_stats = CallStats()
 
 
 # ---------------------------------------------------------------------------------------------
-# Request quotas: token bucket per (account, region, operation) on real monotonic time
+# Request quotas: token bucket per (account, region, operation) on real monotonic time, plus the
+# emulator clock's advances: in the embedded sandbox a client's waits (its backoff, its pacing)
+# advance the emulator clock instead of passing on the wall clock, and the buckets refill with them;
+# otherwise a client that waited its backoff would find the bucket still empty, again and again
 # ---------------------------------------------------------------------------------------------
 
 monotonic: Callable[[], float] = time.monotonic  # tests may replace it
@@ -108,7 +112,7 @@ class QuotaBuckets:
         if rate <= 0:
             return False
         capacity = max(rate, 1.0)
-        t = monotonic()
+        t = monotonic() + current().clock.offset_seconds
         with self._lock:
             bucket = self._buckets.get((account, region, operation))
             if bucket is None:

@@ -265,3 +265,20 @@ def test_create_under_faults_through_the_cli(cli_process):
     assert [s["CustomKeyStoreName"] for s in stores] == ["payments-xks"]
     assert sorted(m["XksKeyConfiguration"]["Id"] for m in metas if m.get("CustomKeyStoreId")) == \
         ["ext-key-0001", "ext-key-0002"]
+
+
+@pytest.mark.e2e
+def test_embedded_sandbox_with_quotas_and_random_throttling_converges_through_the_cli(tmp_path):
+    """In the embedded sandbox a client's backoff advances the emulator clock instead of passing on
+    the wall clock; the quota buckets refilled on the wall clock only, so every retry found its
+    bucket still empty and a connect failed with ThrottlingException after its attempts. The
+    buckets count the clock's advances too."""
+    from tests.e2e.helpers import Cli, xks_manifest
+
+    cli = Cli(tmp_path, in_process=True)
+    cli.write("m/payments.yaml", xks_manifest())
+    for seed in ("1",):
+        assert cli("sandbox", "reset").code == 0
+        assert cli("sandbox", "fault", "--quotas", "on", "--throttle-rate", "0.3", "--seed", seed).code == 0
+        run = cli("apply", "--sandbox", "--auto-approve", "m")
+        assert run.code == 0 and "Throttling" not in run.both, run.both
