@@ -132,7 +132,7 @@ def build_status(live: LiveState, declared: dict[str, str] | None = None,
         rows.append(StoreStatus(
             name=name, id=store.id, type=store.type, connection_state=store.connection_state,
             connection_error_code=store.connection_error_code if store.connection_state == "FAILED" else None,
-            key_states=_ordered_states(counts), earliest_deletion=min(dates) if dates else None,
+            key_states=_ordered_states(counts), earliest_deletion=ceil_seconds(min(dates)) if dates else None,
             management=management, quarantine_since=starts[0] if starts else None,
             rescue=tuple({"key": k.xks_key_id or (k.aliases[0] if k.aliases else k.key_id), "keyId": k.key_id,
                           "deletionDate": _iso(ceil_seconds(k.deletion_date)) if k.deletion_date else None,
@@ -150,8 +150,10 @@ def _rescue(key: LiveKey, management: str | None, region: str, where: dict[str, 
     declare = f"xksKeyId: {key.xks_key_id}" if key.xks_key_id else (f"alias: {key.aliases[0]}" if key.aliases else None)
     command = aws_cli(["kms", "cancel-key-deletion", "--key-id", key.key_id], region, where)
     if management in ("managed", "decommissioning") and declare:
-        state = "set spec.state: present and " if management == "decommissioning" else ""
-        return f"{state}declare the key under spec.keys ({declare}) in the store's manifest, then apply"
+        if management == "decommissioning":
+            return f"set spec.state: present and declare the key under spec.keys ({declare}) in the store's manifest, then apply"
+        return (f"apply, if the store's manifest declares the key ({declare}) under spec.keys; else declare it there, "
+                "then apply (plan shows whether it rescues it)")
     return command
 
 

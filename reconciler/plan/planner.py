@@ -27,7 +27,7 @@ from reconciler.plan.desired import DesiredKey, DesiredState, DesiredStore
 from reconciler.plan.decommission import decommission
 from reconciler.plan.decommission import label as _label
 from reconciler.plan.matching import MANAGED_TAG, QUARANTINE_TAG, KeyMatch, match_keys
-from reconciler.plan.model import SENSITIVE, Action, Finding, Step, iso
+from reconciler.plan.model import SENSITIVE, Action, Finding, Step, ceil_seconds, iso
 
 # XKS fields UpdateCustomKeyStore accepts while the store is CONNECTED (API Reference:
 # "you can update the name, XksProxyUriPath and XksProxyAuthenticationCredential of a connected
@@ -386,7 +386,8 @@ def _reconcile_key(want: DesiredStore, key: DesiredKey, live_key: LiveKey, have:
     after: str | None = None
     enabled_now = live_key.enabled
     if live_key.pending_deletion:
-        when = iso(live_key.deletion_date) if live_key.deletion_date else "its DeletionDate"
+        # rounded up to the second, as everywhere a deletion date is shown (the rescue window, status)
+        when = iso(ceil_seconds(live_key.deletion_date)) if live_key.deletion_date else "its DeletionDate"
         after = out.add(Action.cancel_key_deletion, want.name,
                         f"the key is declared but scheduled for deletion on {when}: it is rescued before "
                         "then (KMS returns it as Disabled)", key=key.ident,
