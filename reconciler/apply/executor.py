@@ -421,12 +421,12 @@ class Executor(KeySteps, QuarantineSteps):
         now = self.conn.now()
         for step in steps:
             blockers = [outcomes[d] for d in step.depends_on if d in outcomes and outcomes[d].outcome != "ok"]
+            deferred = None if self.stopped else self._still_deferred(step, now)
             if self.stopped:
                 result = StepResult(step, "skipped", "not started: apply was interrupted")
                 self._event(step, "skipped", message=result.message)
-            elif step.deferred_until is not None and (
-                    self._deferred_until(step, step.deferred_until) > now or step.params.get("quarantine")):
-                result = self._still_deferred(step, now)
+            elif deferred is not None:
+                result = deferred
                 self._event(step, "deferred", message=result.message, deferredUntil=iso(result.deferred_until))
             elif blockers:
                 first = blockers[0]
@@ -445,14 +445,19 @@ class Executor(KeySteps, QuarantineSteps):
             results.append(result)
         return results
 
-    def _still_deferred(self, step: Step, now: datetime) -> StepResult:
-        """A step the plan deferred that this run does not execute: its date (moved by a quarantine
-        this run began) has not come; or it schedules the deletion of a key in quarantine, which
-        only a plan made after the quarantine ended may do, because that plan checks CloudTrail for
-        attempts to use the key during it (a saved plan made before cannot have checked them)."""
+    def _still_deferred(self, step: Step, now: datetime) -> StepResult | None:
+        """A step the plan deferred that this run does not execute (None: it runs): its date (moved
+        by a quarantine this run began) has not come; or it schedules the deletion of a key in
+        quarantine, which only a plan made after the quarantine ended may do, because that plan
+        checks CloudTrail for attempts to use the key during it (a saved plan made before cannot
+        have checked them)."""
+        if step.deferred_until is None:
+            return None
         until = self._deferred_until(step, step.deferred_until)
         if until is not None and until > now:
             return StepResult(step, "deferred", f"deferred until {iso(until)}", deferred_until=until)
+        if not step.params.get("quarantine"):
+            return None
         return StepResult(step, "deferred",
                           f"the quarantine ended {iso(until)}, after this plan was made: a new plan checks CloudTrail "
                           "for attempts to use the key during the quarantine before its deletion is scheduled; "

@@ -40,7 +40,8 @@ def apply(args, auto_approve, allow_destroy, allow_recent_use, timeout, fmt, jou
     """Execute a plan: a saved PLANFILE exactly, or plan PATH... and apply after confirmation.
 
     Exit 0 converged, 2 applied but deferred steps remain (re-run after the date shown),
-    1 a step failed, apply refused, or another apply holds the lock.
+    1 a step failed, apply refused, or another apply holds the lock. A plan that refuses a change
+    runs nothing but its rescues of keys pending deletion (cancel_key_deletion), then exits 1.
 
     A fleet (a reconciler.yaml beside the manifests, a fleet plan file, or --target) is applied
     target by target in parallel, each with its own lock: exit 1 when any target failed.
